@@ -1,0 +1,259 @@
+"""TOML config → typed settings. Loaded once per command and passed in, never a global.
+
+Lookup: `--config PATH`, else env SANDBOX_CONFIG, else ./sandbox.toml, else embedded
+defaults (SQLite under the user's data directory, one `default` department).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, get_args, get_origin, get_type_hints
+
+from sandbox.errors import ConfigError
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+
+
+@dataclass
+class DatabaseSettings:
+    url: str = ""  # empty: SQLite file under the user's data directory
+
+
+@dataclass
+class SecretsSettings:
+    key: str = ""  # a Fernet key; env SANDBOX_SECRET_KEY wins
+    key_file: str = ""  # or a file holding it
+
+
+@dataclass
+class IdentitySettings:
+    email: str = ""  # env SANDBOX_USER wins; empty: <login>@localhost
+    department: str = "default"  # env SANDBOX_DEPARTMENT wins
+
+
+@dataclass
+class AdminSettings:
+    users: list[str] = field(default_factory=list)
+
+
+@dataclass
+class QuotaSettings:
+    max_live_per_user: int = 3
+
+
+@dataclass
+class TemplateSettings:
+    dirs: list[str] = field(default_factory=list)  # searched before the built-in ones
+
+
+@dataclass
+class AwsSettings:
+    endpoint_url: str = ""  # empty: real AWS
+    region: str = "us-east-1"
+    profile: str = ""
+    access_role: str = "OrganizationAccountAccessRole"
+    email_pattern: str = "aws+{name}@example.com"
+    active_ou: str = "/sandbox/active"  # relative department OUs live under it
+    frozen_ou: str = "/sandbox/frozen"
+    closed_ou: str = "/sandbox/closed"
+    max_attempts: int = 8  # botocore retries (throttling, 5xx) per call
+    poll_seconds: float = 5.0  # DescribeCreateAccountStatus interval
+    poll_timeout_seconds: float = 900.0
+    departments: dict[str, str] = field(default_factory=dict)  # filled from [departments]
+
+
+@dataclass
+class GcpSettings:
+    endpoint: str = ""  # empty: real Google APIs with Application Default Credentials
+    organization: str = "organizations/100000000001"
+    billing_account: str = ""  # billingAccounts/XXXXXX-XXXXXX-XXXXXX
+    active_folder: str = "sandbox/active"  # a path under the organization, or folders/N
+    frozen_folder: str = "sandbox/frozen"
+    poll_seconds: float = 2.0
+    poll_timeout_seconds: float = 300.0
+    max_attempts: int = 6
+    departments: dict[str, str] = field(default_factory=dict)  # filled from [departments]
+
+
+@dataclass
+class DepartmentSettings:
+    aws_ou: str = ""
+    gcp_folder: str = ""
+
+
+@dataclass
+class DaemonSettings:
+    provision_interval: str = "30s"
+    expiry_interval: str = "5m"
+    budget_interval: str = "6h"
+    tags_interval: str = "1h"
+    reconcile_interval: str = "1h"
+    notify_interval: str = "1m"
+    warn_before: list[str] = field(default_factory=lambda: ["3d", "1d"])
+    aws_concurrency: int = 4  # Organizations allows few concurrent CreateAccount calls
+    gcp_concurrency: int = 8
+    max_attempts: int = 5
+    retry_backoff: str = "1m"
+    lease: str = "15m"
+    metrics_port: int = 0  # 0: no HTTP endpoint
+
+
+@dataclass
+class NotifySettings:
+    backend: str = "log"  # log | smtp | webhook
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    smtp_from: str = "sandbox@localhost"
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = False
+    webhook_url: str = ""
+    max_attempts: int = 5
+
+
+@dataclass
+class Settings:
+    database: DatabaseSettings = field(default_factory=DatabaseSettings)
+    secrets: SecretsSettings = field(default_factory=SecretsSettings)
+    identity: IdentitySettings = field(default_factory=IdentitySettings)
+    admin: AdminSettings = field(default_factory=AdminSettings)
+    quotas: QuotaSettings = field(default_factory=QuotaSettings)
+    templates: TemplateSettings = field(default_factory=TemplateSettings)
+    aws: AwsSettings = field(default_factory=AwsSettings)
+    gcp: GcpSettings = field(default_factory=GcpSettings)
+    departments: dict[str, DepartmentSettings] = field(
+        default_factory=lambda: {"default": DepartmentSettings("default", "sandbox/default")}
+    )
+    daemon: DaemonSettings = field(default_factory=DaemonSettings)
+    notify: NotifySettings = field(default_factory=NotifySettings)
+    source: str = "embedded defaults"
+
+    def database_url(self) -> str:
+        if self.database.url:
+            return self.database.url
+        from platformdirs import user_data_dir
+
+        data_dir = Path(user_data_dir("sandbox-cloud"))
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return f"sqlite:///{data_dir / 'sandbox.db'}"
+
+    def template_dirs(self) -> list[Path]:
+        base = Path(self.source).parent if self.source.endswith(".toml") else Path.cwd()
+        return [base / d for d in self.templates.dirs] + [BUILTIN_TEMPLATES]
+
+
+def find_config_path(explicit: str | None) -> Path | None:
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} not found; check --config")
+        return path
+    env = os.environ.get("SANDBOX_CONFIG")
+    if env:
+        path = Path(env)
+        if not path.is_file():
+            raise ConfigError(f"config file {path} (from SANDBOX_CONFIG) not found")
+        return path
+    local = Path("sandbox.toml")
+    return local if local.is_file() else None
+
+
+def load_settings(explicit: str | None = None) -> Settings:
+    path = find_config_path(explicit)
+    if path is None:
+        settings = Settings()
+    else:
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+        except OSError as exc:
+            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+        settings = parse_settings(raw, str(path))
+    _link_departments(settings)
+    return settings
+
+
+def parse_settings(raw: dict[str, Any], source: str) -> Settings:
+    departments_raw = raw.pop("departments", None)
+    settings = _build(Settings, raw, source, "")
+    if departments_raw is not None:
+        if not isinstance(departments_raw, dict):
+            raise ConfigError(f"{source}: [departments] must be a table of tables")
+        settings.departments = {
+            name: _build(DepartmentSettings, value, source, f"departments.{name}.")
+            for name, value in departments_raw.items()
+        }
+    settings.source = source
+    return settings
+
+
+def _link_departments(settings: Settings) -> None:
+    settings.aws.departments = {n: d.aws_ou for n, d in settings.departments.items() if d.aws_ou}
+    settings.gcp.departments = {
+        n: d.gcp_folder for n, d in settings.departments.items() if d.gcp_folder
+    }
+
+
+def _build(cls, raw: Any, source: str, prefix: str):
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table")
+    hints = get_type_hints(cls)
+    known = {f.name for f in fields(cls) if f.name not in ("source", "departments")}
+    values = {}
+    for key, value in raw.items():
+        if key not in known:
+            expected = ", ".join(sorted(known))
+            raise ConfigError(f"{source}: unknown key {prefix}{key} (expected one of: {expected})")
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            values[key] = _build(hint, value, source, f"{prefix}{key}.")
+        else:
+            values[key] = _check_type(value, hint, source, f"{prefix}{key}")
+    return cls(**values)
+
+
+def _check_type(value: Any, hint: Any, source: str, key: str) -> Any:
+    origin = get_origin(hint)
+    if origin is list:
+        (item_type,) = get_args(hint)
+        if not isinstance(value, list) or not all(isinstance(v, item_type) for v in value):
+            raise ConfigError(f"{source}: {key} must be a list of {item_type.__name__}")
+        return value
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+        raise ConfigError(
+            f"{source}: {key} must be {hint.__name__}, got {type(value).__name__} {value!r}"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who is acting. Service functions take it explicitly (a future HTTP API passes its own)."""
+
+    email: str
+    department: str
+    is_admin: bool = False
+
+    @property
+    def handle(self) -> str:
+        return self.email.split("@", 1)[0]
+
+
+def current_identity(settings: Settings) -> Identity:
+    import getpass
+
+    email = os.environ.get("SANDBOX_USER") or settings.identity.email
+    if not email:
+        email = f"{getpass.getuser()}@localhost"
+    email = email.strip().lower()
+    department = os.environ.get("SANDBOX_DEPARTMENT") or settings.identity.department
+    admins = {u.strip().lower() for u in settings.admin.users}
+    return Identity(email=email, department=department, is_admin=email in admins)

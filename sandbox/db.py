@@ -1,0 +1,109 @@
+"""Engine, sessions and migrations.
+
+SQLite transactions start with BEGIN IMMEDIATE so writers queue instead of failing
+half-way (and a quota check plus insert is atomic). PostgreSQL runs at READ COMMITTED
+and guards with row versions, advisory locks and FOR UPDATE SKIP LOCKED.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from sqlalchemy import create_engine, event, text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError, InterfaceError
+from sqlmodel import Session
+
+from sandbox.errors import DatabaseUnavailableError, SchemaOutdatedError
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+# The newest migration; a test checks it matches Alembic's head, so every command can
+# compare without loading Alembic.
+SCHEMA_REVISION = "0001"
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+        _make_sqlite_transactional(engine)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def _make_sqlite_transactional(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+@contextmanager
+def session_scope(engine: Engine) -> Iterator[Session]:
+    """One transaction: committed on success, rolled back on any error."""
+    with Session(engine, expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except Exception:
+            session.rollback()
+            raise
+
+
+def current_revision(engine: Engine) -> str | None:
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text("SELECT version_num FROM alembic_version")).scalar()
+    except (OperationalError, ProgrammingError) as exc:
+        if _is_connection_error(exc):
+            raise DatabaseUnavailableError(_unreachable(engine, exc)) from None
+        return None
+
+
+def check_schema(engine: Engine) -> None:
+    revision = current_revision(engine)
+    if revision != SCHEMA_REVISION:
+        state = "has no schema" if revision is None else f"is at revision {revision}"
+        raise SchemaOutdatedError(
+            f"the database {state}, this version needs {SCHEMA_REVISION}; run: sandbox db upgrade"
+        )
+
+
+def upgrade(engine: Engine) -> tuple[str | None, str]:
+    """Bring the schema to the newest revision; returns (before, after)."""
+    from alembic import command
+    from alembic.config import Config
+
+    before = current_revision(engine)
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+    return before, current_revision(engine)
+
+
+def _is_connection_error(exc: Exception) -> bool:
+    message = str(getattr(exc, "orig", exc)).lower()
+    return isinstance(exc, InterfaceError) or any(
+        s in message for s in ("connection refused", "could not connect", "server closed",
+                               "connection failed", "unable to open database", "terminating connection")
+    )
+
+
+def _unreachable(engine: Engine, exc: Exception) -> str:
+    url = engine.url.render_as_string(hide_password=True)
+    first_line = str(getattr(exc, "orig", exc)).strip().splitlines()[0]
+    return f"cannot reach the database at {url} ({first_line}); check [database] url"

@@ -1,0 +1,103 @@
+"""The transition table: the only place a sandbox's state changes.
+
+A transition is an UPDATE guarded by the row's version and its expected state, plus its
+audit event, in the caller's transaction. Two processes racing on one sandbox: the
+second UPDATE matches no row and raises ConcurrentUpdateError, so nothing moves twice.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session
+
+from sandbox.errors import ConcurrentUpdateError, IllegalTransitionError
+from sandbox.models import Event, Sandbox
+
+REQUESTED = "requested"
+PROVISIONING = "provisioning"
+ACTIVE = "active"
+FROZEN = "frozen"
+DELETING = "deleting"
+DELETED = "deleted"
+FAILED = "failed"
+DENIED = "denied"
+
+STATES = (REQUESTED, PROVISIONING, ACTIVE, FROZEN, DELETING, DELETED, FAILED, DENIED)
+LIVE_STATES = (REQUESTED, PROVISIONING, ACTIVE, FROZEN, DELETING)  # count against quotas
+FINAL_STATES = (DELETED, DENIED)
+
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    REQUESTED: (PROVISIONING, DENIED, DELETED),  # DELETED: withdrawn before anything was made
+    PROVISIONING: (ACTIVE, FAILED),
+    ACTIVE: (FROZEN, DELETING),
+    FROZEN: (ACTIVE, DELETING),
+    DELETING: (DELETED,),
+    FAILED: (PROVISIONING, DELETING, DELETED),  # retried, or cleaned up
+    DELETED: (),
+    DENIED: (),
+}
+
+
+def can_move(from_state: str, to_state: str) -> bool:
+    return to_state in TRANSITIONS.get(from_state, ())
+
+
+def record_event(session: Session, *, sandbox_id: str | None, actor: str, action: str,
+                 at: datetime, detail: dict[str, Any] | None = None,
+                 from_state: str | None = None, to_state: str | None = None) -> Event:
+    event = Event(sandbox_id=sandbox_id, actor=actor, action=action, at=at,
+                  from_state=from_state, to_state=to_state, detail=detail or {})
+    session.add(event)
+    return event
+
+
+def transition(session: Session, sandbox: Sandbox, to_state: str, *, actor: str, action: str,
+               at: datetime, detail: dict[str, Any] | None = None, **changes: Any) -> Sandbox:
+    """Move `sandbox` to `to_state`, setting `changes` too, and write the event.
+
+    The caller commits. `sandbox` must be the row as the caller last read it: its version
+    is the guard.
+    """
+    from_state = sandbox.state
+    if not can_move(from_state, to_state):
+        raise IllegalTransitionError(
+            f"sandbox {sandbox.id} is {from_state}; it cannot become {to_state}"
+        )
+    values = {"state": to_state, "version": sandbox.version + 1, **changes}
+    result = session.execute(
+        update(Sandbox)
+        .where(Sandbox.id == sandbox.id, Sandbox.version == sandbox.version,
+               Sandbox.state == from_state)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise ConcurrentUpdateError(
+            f"sandbox {sandbox.id} was changed by someone else while {action} ran; try again"
+        )
+    for key, value in values.items():
+        setattr(sandbox, key, value)
+    record_event(session, sandbox_id=sandbox.id, actor=actor, action=action, at=at,
+                 detail=detail, from_state=from_state, to_state=to_state)
+    return sandbox
+
+
+def update_guarded(session: Session, sandbox: Sandbox, **changes: Any) -> Sandbox:
+    """Change fields other than state under the same version guard (extend, progress)."""
+    values = {"version": sandbox.version + 1, **changes}
+    result = session.execute(
+        update(Sandbox)
+        .where(Sandbox.id == sandbox.id, Sandbox.version == sandbox.version)
+        .values(**values)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        session.rollback()
+        raise ConcurrentUpdateError(f"sandbox {sandbox.id} was changed by someone else; try again")
+    for key, value in values.items():
+        setattr(sandbox, key, value)
+    return sandbox

@@ -1,0 +1,182 @@
+"""SQLModel tables. Timestamps are stored in UTC and come back timezone-aware."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index, Numeric, String, Text, TypeDecorator, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator):
+    """SQLite drops the zone; hand back aware UTC datetimes on every database."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        value = value.astimezone(timezone.utc)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def _ts(nullable: bool = True, index: bool = False) -> Any:
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
+
+
+def _json(default_factory=dict) -> Any:
+    return Field(default_factory=default_factory, sa_column=Column(JSON, nullable=False))
+
+
+MONEY = Numeric(14, 4, asdecimal=True)
+
+
+class Sandbox(SQLModel, table=True):
+    __tablename__ = "sandbox"
+    __table_args__ = (
+        Index("ix_sandbox_owner_state", "owner", "state"),
+        Index("ix_sandbox_state_expires", "state", "expires_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=8)
+    name: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
+    provider: str = Field(max_length=16, index=True)
+    template: str = Field(max_length=64, index=True)
+    owner: str = Field(max_length=254)
+    department: str = Field(max_length=64, index=True)
+    state: str = Field(max_length=16)
+    cloud_id: str | None = Field(default=None, max_length=64, index=True)
+    location: str = Field(default="", max_length=255)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    frozen_at: datetime | None = _ts()
+    delete_after: datetime | None = _ts()  # end of the grace period once frozen
+    deleted_at: datetime | None = _ts()
+    extension_count: int = 0
+    budget_usd: Decimal | None = Field(default=None, sa_column=Column(MONEY))
+    spend_usd: Decimal | None = Field(default=None, sa_column=Column(MONEY))  # None: unknown
+    spend_at: datetime | None = _ts()
+    desired_tags: dict = _json()
+    plan: dict = _json()  # the template as it was when requested, so retries build the same
+    progress: dict = _json()  # each provision / destroy step's outcome
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = _ts()
+    version: int = 0
+
+
+class Member(SQLModel, table=True):
+    __tablename__ = "member"
+    __table_args__ = (UniqueConstraint("sandbox_id", "email"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sandbox_id: str = Field(foreign_key="sandbox.id", index=True, max_length=8)
+    email: str = Field(max_length=254, index=True)
+    role: str = Field(max_length=16)  # owner | member
+    added_at: datetime = _ts(nullable=False)
+
+
+class Credential(SQLModel, table=True):
+    """Secret material, Fernet-encrypted. Never printed except to its owner."""
+
+    __tablename__ = "credential"
+    __table_args__ = (UniqueConstraint("sandbox_id", "member_email", "name"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sandbox_id: str = Field(foreign_key="sandbox.id", index=True, max_length=8)
+    member_email: str = Field(max_length=254)
+    name: str = Field(max_length=64)
+    ciphertext: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+
+
+class Event(SQLModel, table=True):
+    """Append-only audit trail."""
+
+    __tablename__ = "event"
+    __table_args__ = (
+        Index("ix_event_sandbox_at", "sandbox_id", "at"),
+        Index("ix_event_action_at", "action", "at"),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    sandbox_id: str | None = Field(default=None, max_length=8)
+    at: datetime = _ts(nullable=False, index=True)
+    actor: str = Field(max_length=254, index=True)
+    action: str = Field(max_length=40)
+    from_state: str | None = Field(default=None, max_length=16)
+    to_state: str | None = Field(default=None, max_length=16)
+    detail: dict = _json()
+
+
+class Milestone(SQLModel, table=True):
+    """A thing that must happen once per sandbox (a warning, a threshold): the key is unique."""
+
+    __tablename__ = "milestone"
+
+    sandbox_id: str = Field(foreign_key="sandbox.id", primary_key=True, max_length=8)
+    key: str = Field(primary_key=True, max_length=64)
+    at: datetime = _ts(nullable=False)
+
+
+class CostSample(SQLModel, table=True):
+    """Month-to-date spend of one sandbox as read on one day."""
+
+    __tablename__ = "cost_sample"
+    __table_args__ = (UniqueConstraint("sandbox_id", "day"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sandbox_id: str = Field(foreign_key="sandbox.id", max_length=8)
+    day: date = Field(index=True)
+    amount_usd: Decimal = Field(sa_column=Column(MONEY, nullable=False))
+    source: str = Field(max_length=32)
+    recorded_at: datetime = _ts(nullable=False)
+
+
+class Finding(SQLModel, table=True):
+    """Something a sweep found for the compliance report: an orphan, tag drift, unknown spend."""
+
+    __tablename__ = "finding"
+    __table_args__ = (UniqueConstraint("kind", "provider", "cloud_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(max_length=32, index=True)
+    provider: str = Field(max_length=16)
+    cloud_id: str = Field(max_length=64)
+    sandbox_id: str | None = Field(default=None, max_length=8)
+    detail: dict = _json()
+    first_seen: datetime = _ts(nullable=False)
+    last_seen: datetime = _ts(nullable=False)
+    resolved_at: datetime | None = _ts()
+
+
+class Notification(SQLModel, table=True):
+    """Outbox: written with the lifecycle step, delivered (and retried) separately."""
+
+    __tablename__ = "notification"
+    __table_args__ = (Index("ix_notification_pending", "delivered_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    sandbox_id: str | None = Field(default=None, max_length=8)
+    kind: str = Field(max_length=32)
+    recipients: list = _json(list)
+    subject: str = Field(sa_column=Column(Text, nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _ts(nullable=False)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _ts()
+    delivered_at: datetime | None = _ts()
+    failed_at: datetime | None = _ts()
+    last_error: str | None = Field(default=None, sa_column=Column(Text))
