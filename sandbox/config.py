@@ -66,6 +66,14 @@ class AwsSettings:
     poll_timeout_seconds: float = 900.0
     departments: dict[str, str] = field(default_factory=dict)  # filled from [departments]
 
+    def department_ou(self, department: str) -> str | None:
+        """Absolute OU path; a relative one (\"engineering\") lives under active_ou."""
+        return _join_path(self.active_ou, self.departments.get(department), absolute="/")
+
+    def managed_ous(self) -> list[str]:
+        departments = [self.department_ou(d) for d in self.departments]
+        return list(dict.fromkeys([self.active_ou, *departments, self.frozen_ou, self.closed_ou]))
+
 
 @dataclass
 class GcpSettings:
@@ -78,6 +86,23 @@ class GcpSettings:
     poll_timeout_seconds: float = 300.0
     max_attempts: int = 6
     departments: dict[str, str] = field(default_factory=dict)  # filled from [departments]
+
+    def department_folder(self, department: str) -> str | None:
+        """`folders/N`, or a path from the organization; a relative one lives under active_folder."""
+        return _join_path(self.active_folder, self.departments.get(department), absolute="/")
+
+    def managed_folders(self) -> list[str]:
+        departments = [self.department_folder(d) for d in self.departments]
+        folders = [self.active_folder, *departments, self.frozen_folder]
+        return list(dict.fromkeys(f for f in folders if f))
+
+
+def _join_path(base: str, path: str | None, absolute: str) -> str | None:
+    if not path:
+        return None
+    if path.startswith(absolute) or path.startswith("folders/"):
+        return path
+    return f"{base.rstrip('/')}/{path}"
 
 
 @dataclass
@@ -127,7 +152,7 @@ class Settings:
     aws: AwsSettings = field(default_factory=AwsSettings)
     gcp: GcpSettings = field(default_factory=GcpSettings)
     departments: dict[str, DepartmentSettings] = field(
-        default_factory=lambda: {"default": DepartmentSettings("default", "sandbox/default")}
+        default_factory=lambda: {"default": DepartmentSettings("default", "default")}
     )
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)

@@ -127,8 +127,12 @@ class Provider(Protocol):
     def spend(self, placements: list[Placement], day: date) -> SpendReport:
         """Month-to-date spend up to `day` for many sandboxes in as few calls as possible."""
 
-    def destroy(self, placement: Placement, plan: Plan, steps: StepStore) -> None:
-        """Remove access, then close the account / delete the project. Idempotent."""
+    def destroy(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """Remove access, then close the account / delete the project. Idempotent.
+
+        Returns what the cloud now says about it (for the audit event), e.g. the AWS
+        account status or the GCP project's DELETE_REQUESTED state and purge date.
+        """
 
     def list_managed(self) -> list[ManagedResource]:
         """Every account or project in the managed OUs or folders."""
