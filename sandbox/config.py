@@ -191,7 +191,7 @@ def find_config_path(explicit: str | None) -> Path | None:
 def load_settings(explicit: str | None = None) -> Settings:
     path = find_config_path(explicit)
     if path is None:
-        settings = Settings()
+        return parse_settings({}, "embedded defaults")
     else:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -199,9 +199,7 @@ def load_settings(explicit: str | None = None) -> Settings:
             raise ConfigError(f"{path}: not valid TOML: {exc}") from None
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        settings = parse_settings(raw, str(path))
-    _link_departments(settings)
-    return settings
+        return parse_settings(raw, str(path))
 
 
 def parse_settings(raw: dict[str, Any], source: str) -> Settings:
@@ -215,6 +213,7 @@ def parse_settings(raw: dict[str, Any], source: str) -> Settings:
             for name, value in departments_raw.items()
         }
     settings.source = source
+    _link_departments(settings)
     return settings
 
 

@@ -63,6 +63,8 @@ class Sandbox(SQLModel, table=True):
     delete_after: datetime | None = _ts()  # end of the grace period once frozen
     deleted_at: datetime | None = _ts()
     extension_count: int = 0
+    approval_required: bool = False
+    approved_by: str | None = Field(default=None, max_length=254)
     budget_usd: Decimal | None = Field(default=None, sa_column=Column(MONEY))
     spend_usd: Decimal | None = Field(default=None, sa_column=Column(MONEY))  # None: unknown
     spend_at: datetime | None = _ts()

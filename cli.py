@@ -1,0 +1,391 @@
+"""Command line: parse arguments, call one service function, print. No logic lives here.
+
+Heavy modules (SQLAlchemy, boto3, Google clients) load inside the commands, so
+`sandbox --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
+                      show_default=True, help="Table for people, JSON for scripts.")
+
+
+class Context:
+    """Built lazily: a command that needs no database never opens one."""
+
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._settings = None
+        self._app = None
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            from sandbox.config import load_settings
+
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def app(self):
+        if self._app is None:
+            from sandbox.service import build_app
+
+            self._app = build_app(self.settings)
+        return self._app
+
+    @property
+    def identity(self):
+        from sandbox.config import current_identity
+
+        return current_identity(self.settings)
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+class SandboxGroup(click.Group):
+    """Turns every domain error into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+            from sandbox.errors import SandboxError
+
+            if os.environ.get("SANDBOX_DEBUG"):
+                raise
+            if isinstance(exc, SandboxError):
+                click.echo(f"error: {exc}", err=True)
+                sys.exit(exc.exit_code)
+            click.echo(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+                       " (set SANDBOX_DEBUG=1 for a traceback)", err=True)
+            sys.exit(70)
+
+
+@click.group(cls=SandboxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH",
+              help="Config file (default: $SANDBOX_CONFIG, else ./sandbox.toml, else built-in defaults).")
+@click.version_option("0.1.0", prog_name="sandbox")
+@click.pass_context
+def main(ctx, config_path):
+    """Sandbox Cloud: temporary AWS accounts and GCP projects that always end."""
+    ctx.obj = Context(config_path)
+
+
+# ---- output helpers -----------------------------------------------------------------
+
+SANDBOX_COLUMNS = ("id", "name", "provider", "template", "owner", "state", "cloud_id", "expires_at")
+
+
+def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, title: str | None = None) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if isinstance(data, list):
+        if not data:
+            click.echo("(none)")
+            return
+        table = Table(title=title)
+        cols = columns or tuple(data[0])
+        for col in cols:
+            table.add_column(col)
+        for row in data:
+            table.add_row(*(_cell(row.get(c)) for c in cols))
+        console.print(table)
+    else:
+        table = Table(show_header=False, title=title)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in data.items():
+            table.add_row(key, _cell(value))
+        console.print(table)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str) if value else "-"
+    return str(value)
+
+
+def progress_printer(output: str):
+    """Step messages on stderr, so --output json stays parseable."""
+    def show(message: str) -> None:
+        click.echo(f"  … {message}", err=True)
+    return show
+
+
+# ---- engineer commands ---------------------------------------------------------------
+
+@main.command()
+@click.argument("template")
+@click.option("--ttl", help="Lifetime, e.g. 12h, 7d (default: the template's).")
+@click.option("--member", "members", multiple=True, metavar="EMAIL", help="Add a member (group templates).")
+@click.option("--wait", is_flag=True, help="Provision now and wait until it is active.")
+@OUTPUT
+@pass_ctx
+def request(ctx, template, ttl, members, wait, output):
+    """Ask for a sandbox from TEMPLATE (see: sandbox templates list)."""
+    from sandbox.service import request_sandbox
+
+    if wait:
+        click.echo(f"provisioning a {template} sandbox...", err=True)
+    view = request_sandbox(ctx.app, ctx.identity, template, ttl=ttl, members=list(members), wait=wait,
+                           progress=progress_printer(output))
+    emit(view, output)
+    if output == "table" and view["state"] == "requested":
+        hint = ("an admin must approve it: sandbox admin approve " + view["id"]) if view["approval_required"] \
+            else "the daemon will provision it; add --wait to provision now"
+        click.echo(f"queued: {hint}", err=True)
+
+
+@main.command(name="list")
+@click.option("--all", "everything", is_flag=True, help="Include ended sandboxes (admins: every user's).")
+@click.option("--state", help="Only sandboxes in this state.")
+@OUTPUT
+@pass_ctx
+def list_(ctx, everything, state, output):
+    """Your sandboxes."""
+    from sandbox.service import list_sandboxes
+
+    emit(list_sandboxes(ctx.app, ctx.identity, everything=everything, state=state), output, SANDBOX_COLUMNS)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@OUTPUT
+@pass_ctx
+def show(ctx, sandbox_id, output):
+    """One sandbox in full (ID or a unique prefix)."""
+    from sandbox.service import show_sandbox
+
+    emit(show_sandbox(ctx.app, ctx.identity, sandbox_id), output)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@OUTPUT
+@pass_ctx
+def events(ctx, sandbox_id, output):
+    """The audit trail of one sandbox."""
+    from sandbox.service import list_events
+
+    emit(list_events(ctx.app, ctx.identity, sandbox_id), output,
+         ("at", "actor", "action", "from_state", "to_state", "detail"))
+
+
+@main.command()
+@click.argument("sandbox_id")
+@click.option("--member", metavar="EMAIL", help="Admins: another member's credentials.")
+@OUTPUT
+@pass_ctx
+def credentials(ctx, sandbox_id, member, output):
+    """How to sign in: console URL, user name, password (owner, members, admins)."""
+    from sandbox.service import get_credentials
+
+    emit(get_credentials(ctx.app, ctx.identity, sandbox_id, member), output)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@click.option("--by", required=True, help="How much longer, e.g. 3d.")
+@OUTPUT
+@pass_ctx
+def extend(ctx, sandbox_id, by, output):
+    """Push a sandbox's expiry out (unfreezes it during its grace period)."""
+    from sandbox.service import extend_sandbox
+
+    emit(extend_sandbox(ctx.app, ctx.identity, sandbox_id, by), output)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@OUTPUT
+@pass_ctx
+def destroy(ctx, sandbox_id, yes, output):
+    """Delete a sandbox: access removed, account closed / project deleted."""
+    from sandbox.errors import UsageError
+    from sandbox.service import destroy_sandbox
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"destroy needs --yes when not run from a terminal: sandbox destroy {sandbox_id} --yes")
+        click.confirm(f"Destroy sandbox {sandbox_id} and everything in it?", abort=True)
+    view = destroy_sandbox(ctx.app, ctx.identity, sandbox_id)
+    emit(view, output)
+    if output == "table" and view["state"] == "deleting":
+        click.echo("queued for closure: the daemon retries it", err=True)
+
+
+# ---- admin ---------------------------------------------------------------------------
+
+@main.group()
+def admin():
+    """Admin commands (users listed in [admin] users)."""
+
+
+@admin.command(name="bootstrap")
+@click.option("--provider", "providers", multiple=True, type=click.Choice(["aws", "gcp"]),
+              help="Only this cloud (default: both).")
+@pass_ctx
+def admin_bootstrap(ctx, providers):
+    """Create the OUs and folders the config names (idempotent)."""
+    from sandbox.service import bootstrap
+
+    for provider, lines in bootstrap(ctx.app, ctx.identity, list(providers) or None).items():
+        for line in lines:
+            click.echo(f"{provider}: {line}")
+
+
+@admin.command(name="approve")
+@click.argument("sandbox_id")
+@OUTPUT
+@pass_ctx
+def admin_approve(ctx, sandbox_id, output):
+    """Approve a request whose template needs approval."""
+    from sandbox.service import approve_sandbox
+
+    emit(approve_sandbox(ctx.app, ctx.identity, sandbox_id), output)
+
+
+@admin.command(name="deny")
+@click.argument("sandbox_id")
+@click.option("--reason", default="", help="Told to the requester.")
+@OUTPUT
+@pass_ctx
+def admin_deny(ctx, sandbox_id, reason, output):
+    """Deny a pending request."""
+    from sandbox.service import deny_sandbox
+
+    emit(deny_sandbox(ctx.app, ctx.identity, sandbox_id, reason), output)
+
+
+@admin.command(name="retry")
+@click.argument("sandbox_id")
+@click.option("--wait", is_flag=True, help="Provision now instead of leaving it to the daemon.")
+@OUTPUT
+@pass_ctx
+def admin_retry(ctx, sandbox_id, wait, output):
+    """Put a failed sandbox back in the provisioning queue."""
+    from sandbox.service import retry_sandbox
+
+    emit(retry_sandbox(ctx.app, ctx.identity, sandbox_id, wait=wait, progress=progress_printer(output)), output)
+
+
+@admin.command(name="generate-key")
+def admin_generate_key():
+    """Print a new encryption key for [secrets] key or SANDBOX_SECRET_KEY."""
+    from sandbox.secrets import generate_key
+
+    click.echo(generate_key())
+
+
+# ---- templates -----------------------------------------------------------------------
+
+@main.group()
+def templates():
+    """Sandbox templates."""
+
+
+@templates.command(name="list")
+@OUTPUT
+@pass_ctx
+def templates_list(ctx, output):
+    """Every template with its provider and limits."""
+    from sandbox.templates import list_templates
+
+    rows = [{"name": t.name, "provider": t.provider, "kind": t.kind, "description": t.description}
+            for t in list_templates(ctx.settings.template_dirs())]
+    emit(rows, output, ("name", "provider", "kind", "description"))
+
+
+@templates.command(name="show")
+@click.argument("name")
+@OUTPUT
+@pass_ctx
+def templates_show(ctx, name, output):
+    """One template in full."""
+    from sandbox.templates import find_template
+
+    emit(find_template(ctx.settings.template_dirs(), name).snapshot(), output)
+
+
+@templates.command(name="validate")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@pass_ctx
+def templates_validate(ctx, files):
+    """Check template files (default: every known template)."""
+    from pathlib import Path
+
+    from sandbox.templates import list_templates, load_template_file
+
+    checked = [load_template_file(Path(f)) for f in files] if files else list_templates(ctx.settings.template_dirs())
+    for template in checked:
+        click.echo(f"ok: {template.path} ({template.provider}, {template.kind})")
+
+
+# ---- database ------------------------------------------------------------------------
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command(name="upgrade")
+@pass_ctx
+def db_upgrade(ctx):
+    """Create or migrate the schema to this version."""
+    from sandbox.db import make_engine, upgrade
+
+    before, after = upgrade(make_engine(ctx.settings.database_url()))
+    click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+# ---- local emulators -----------------------------------------------------------------
+
+@main.group()
+def emulator():
+    """Local stand-ins for the clouds (no account needed)."""
+
+
+@emulator.command(name="aws")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+def emulator_aws(host, port):
+    """Run a moto server in the foreground."""
+    from emulators.aws import serve_forever
+
+    serve_forever(host, port)
+
+
+@emulator.command(name="gcp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8085, show_default=True, type=click.IntRange(0, 65535))
+def emulator_gcp(host, port):
+    """Run the GCP emulator in the foreground."""
+    from emulators.gcp import serve_forever
+
+    serve_forever(host, port)
+
+
+if __name__ == "__main__":
+    main()

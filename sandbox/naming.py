@@ -1,0 +1,37 @@
+"""Sandbox names: `{handle}-{8 hex}` from the owner's e-mail, as HackyStack does."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from sandbox.errors import UsageError
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+'-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+MAX_HANDLE = 20  # leaves room for "-" and 8 hex inside GCP's 30-character project ids
+
+
+def check_email(email: str) -> str:
+    cleaned = (email or "").strip().lower()
+    if len(cleaned) > 254 or not _EMAIL.match(cleaned):
+        raise UsageError(f"{email!r} is not an e-mail address like alice@example.com")
+    return cleaned
+
+
+def handle_of(email: str) -> str:
+    """The e-mail's local part, reduced to lowercase letters, digits and single hyphens."""
+    local = email.split("@", 1)[0].lower()
+    handle = re.sub(r"[^a-z0-9]+", "-", local).strip("-")[:MAX_HANDLE].rstrip("-")
+    if not handle:
+        raise UsageError(
+            f"the e-mail {email!r} has no letters or digits before the @ to name a sandbox after"
+        )
+    return handle
+
+
+def new_sandbox_id() -> str:
+    return secrets.token_hex(4)
+
+
+def sandbox_name(email: str, sandbox_id: str) -> str:
+    return f"{handle_of(email)}-{sandbox_id}"

@@ -1,0 +1,110 @@
+"""Finding a sandbox by id prefix, who may do what to it, and how it is shown."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from sqlalchemy import or_
+from sqlmodel import Session, select
+
+from sandbox.config import Identity
+from sandbox.errors import AmbiguousIdError, NotFoundError, PermissionDeniedError, UsageError
+from sandbox.lifecycle import record_event
+from sandbox.models import Member, Sandbox
+
+_ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
+
+
+def find_sandbox(session: Session, sandbox_ref: str, *, for_update: bool = False) -> Sandbox:
+    """By id, unique id prefix or full name."""
+    ref = (sandbox_ref or "").strip().lower()
+    if not ref:
+        raise UsageError("give a sandbox id (see: sandbox list)")
+    query = select(Sandbox)
+    if _ID_PREFIX.match(ref):
+        query = query.where(or_(Sandbox.id.startswith(ref, autoescape=True), Sandbox.name == ref))
+    else:
+        query = query.where(Sandbox.name == ref)
+    if for_update:
+        query = query.with_for_update()
+    matches = session.exec(query.limit(2)).all()
+    if not matches:
+        raise NotFoundError(f"no sandbox with id {sandbox_ref!r}; see: sandbox list --all")
+    if len(matches) > 1:
+        raise AmbiguousIdError(
+            f"{sandbox_ref!r} matches several sandboxes ({matches[0].id}, {matches[1].id}, ...); "
+            "give more characters of the id"
+        )
+    return matches[0]
+
+
+def member_emails(session: Session, sandbox_id: str) -> list[str]:
+    return list(session.exec(select(Member.email).where(Member.sandbox_id == sandbox_id)).all())
+
+
+def require(session: Session, identity: Identity, sandbox: Sandbox, action: str, *,
+            allow_members: bool = False, now=None) -> None:
+    """Owner or admin (or, if allowed, a member); a refusal is itself audited."""
+    if identity.is_admin or identity.email == sandbox.owner:
+        return
+    if allow_members and identity.email in member_emails(session, sandbox.id):
+        return
+    _refuse(session, identity, action, sandbox.id, now,
+            f"only the owner{', a member' if allow_members else ''} or an admin may {action} "
+            f"sandbox {sandbox.id}")
+
+
+def require_admin(session: Session, identity: Identity, action: str, *, sandbox_id: str | None = None,
+                  now=None) -> None:
+    if identity.is_admin:
+        return
+    _refuse(session, identity, action, sandbox_id, now,
+            f"only admins may {action}; ask an admin listed in [admin] users")
+
+
+def _refuse(session: Session, identity: Identity, action: str, sandbox_id: str | None, now,
+            message: str) -> None:
+    from datetime import datetime, timezone
+
+    # The refusal is recorded in its own commit: the caller's transaction will roll back.
+    session.rollback()
+    record_event(session, sandbox_id=sandbox_id, actor=identity.email, action="denied_access",
+                 at=now or datetime.now(timezone.utc), detail={"attempted": action})
+    session.commit()
+    raise PermissionDeniedError(message)
+
+
+def sandbox_view(sandbox: Sandbox, members: list[Member] | None = None) -> dict[str, Any]:
+    """The stable JSON shape of a sandbox; never carries secrets."""
+    view = {
+        "id": sandbox.id,
+        "name": sandbox.name,
+        "provider": sandbox.provider,
+        "template": sandbox.template,
+        "owner": sandbox.owner,
+        "department": sandbox.department,
+        "state": sandbox.state,
+        "cloud_id": sandbox.cloud_id,
+        "location": sandbox.location,
+        "created_at": _iso(sandbox.created_at),
+        "expires_at": _iso(sandbox.expires_at),
+        "frozen_at": _iso(sandbox.frozen_at),
+        "delete_after": _iso(sandbox.delete_after),
+        "deleted_at": _iso(sandbox.deleted_at),
+        "extension_count": sandbox.extension_count,
+        "budget_usd": None if sandbox.budget_usd is None else float(sandbox.budget_usd),
+        "spend_usd": None if sandbox.spend_usd is None else float(sandbox.spend_usd),
+        "approval_required": sandbox.approval_required,
+        "approved_by": sandbox.approved_by,
+        "last_error": sandbox.last_error,
+    }
+    if members is not None:
+        view["members"] = [{"email": m.email, "role": m.role} for m in members]
+        view["tags"] = sandbox.desired_tags
+        view["steps_done"] = sorted(k for k in sandbox.progress if not k.startswith("_"))
+    return view
+
+
+def _iso(value) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None

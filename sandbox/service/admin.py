@@ -1,0 +1,47 @@
+"""Admin use cases: bootstrap the clouds, retry a failed sandbox."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from sandbox.config import Identity
+from sandbox.errors import IllegalTransitionError
+from sandbox.lifecycle import FAILED, PROVISIONING, record_event, transition
+from sandbox.service.access import find_sandbox, require_admin, sandbox_view
+from sandbox.service.app import App
+
+PROVIDER_NAMES = ("aws", "gcp")
+
+
+def bootstrap(app: App, identity: Identity, providers: list[str] | None = None) -> dict[str, list[str]]:
+    """Create, idempotently, the OUs and folders the config names; returns lines per provider."""
+    with app.session() as session:
+        require_admin(session, identity, "bootstrap", now=app.now())
+    results: dict[str, list[str]] = {}
+    for name in providers or PROVIDER_NAMES:
+        results[name] = app.provider(name).bootstrap()
+    with app.session() as session:
+        record_event(session, sandbox_id=None, actor=identity.email, action="bootstrap", at=app.now(),
+                     detail={"providers": list(results)})
+    return results
+
+
+def retry_sandbox(app: App, identity: Identity, sandbox_ref: str, *, wait: bool = False,
+                  progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Put a failed sandbox back in the provisioning queue (keeping the steps already done)."""
+    now = app.now()
+    with app.session() as session:
+        require_admin(session, identity, "retry sandboxes", now=now)
+        sandbox = find_sandbox(session, sandbox_ref)
+        if sandbox.state != FAILED:
+            raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; only failed ones can be retried")
+        transition(session, sandbox, PROVISIONING, actor=identity.email, action="retry", at=now,
+                   attempts=0, next_attempt_at=now, last_error=None)
+    if wait:
+        from sandbox.service.provisioning import provision_sandbox
+
+        return provision_sandbox(app, sandbox.id, actor=identity.email, progress=progress)
+    return sandbox_view(sandbox)
+
+
+

@@ -1,0 +1,79 @@
+"""The context every use case runs in: settings, database, clock, providers, vault."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, Iterator
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import DBAPIError
+from sqlmodel import Session
+
+from sandbox.clock import Clock, SystemClock
+from sandbox.config import Settings
+from sandbox.db import check_schema, make_engine, session_scope, _is_connection_error, _unreachable
+from sandbox.errors import ConfigError, DatabaseUnavailableError
+from sandbox.provider import Provider, load_provider
+from sandbox.secrets import Vault, load_key
+
+log = logging.getLogger("sandbox")
+
+
+@dataclass
+class App:
+    settings: Settings
+    engine: Engine
+    clock: Clock = field(default_factory=SystemClock)
+    vault: Vault | None = None
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    _providers: dict[str, Provider] = field(default_factory=dict)
+
+    def __post_init__(self):
+        if self.vault is None:
+            self.vault = Vault(load_key(self.settings))
+
+    def provider(self, name: str) -> Provider:
+        if name not in self._providers:
+            section = {"aws": self.settings.aws, "gcp": self.settings.gcp}.get(name)
+            if section is None:
+                raise ConfigError(f"unknown provider {name!r}")
+            self._providers[name] = load_provider(name, section)
+        return self._providers[name]
+
+    def use_provider(self, name: str, provider: Provider) -> None:
+        """Install a ready-made provider (a benchmark with injected latency, say)."""
+        self._providers[name] = provider
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction. A lost database connection becomes a one-line domain error."""
+        try:
+            with session_scope(self.engine) as session:
+                if self.engine.dialect.name == "postgresql":
+                    # Keep lock waits bounded: a stuck peer yields an error, not a hang.
+                    session.execute(text("SET LOCAL lock_timeout = '30s'"))
+                yield session
+        except DBAPIError as exc:
+            if exc.connection_invalidated or _is_connection_error(exc):
+                raise DatabaseUnavailableError(_unreachable(self.engine, exc)) from None
+            raise
+
+    def now(self):
+        return self.clock.now()
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+
+def build_app(settings: Settings, *, clock: Clock | None = None, check: bool = True,
+              engine: Engine | None = None, **kwargs: Any) -> App:
+    engine = engine or make_engine(settings.database_url())
+    if check:
+        check_schema(engine)
+    return App(settings=settings, engine=engine, clock=clock or SystemClock(), **kwargs)

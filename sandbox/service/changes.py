@@ -1,0 +1,184 @@
+"""Use cases that change a live sandbox: extend (and unfreeze), freeze, destroy."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import delete, select
+
+from sandbox.config import Identity
+from sandbox.durations import format_duration, parse_duration
+from sandbox.errors import CloseQuotaError, IllegalTransitionError, ProviderError, UsageError
+from sandbox.lifecycle import (ACTIVE, DELETED, DELETING, FAILED, FROZEN, PROVISIONING, REQUESTED,
+                               record_event, transition, update_guarded)
+from sandbox.models import Credential, Member, Sandbox
+from sandbox.notices import queue_notice
+from sandbox.provider import Placement
+from sandbox.service.access import find_sandbox, require, sandbox_view
+from sandbox.service.app import App
+from sandbox.service.plans import build_plan, cost_tags
+from sandbox.service.steps import DbStepStore, leased
+
+log = logging.getLogger("sandbox.changes")
+
+
+def _load(app: App, sandbox_id: str):
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
+        members = list(session.exec(select(Member).where(Member.sandbox_id == sandbox_id)).all())
+    return sandbox, build_plan(sandbox, members)
+
+
+def _placement(sandbox: Sandbox) -> Placement | None:
+    cloud_id = sandbox.cloud_id or sandbox.progress.get("account_id") or sandbox.progress.get("project_id")
+    return Placement(cloud_id, sandbox.location) if cloud_id else None
+
+
+def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> dict[str, Any]:
+    """Push expiry out; a frozen sandbox inside its grace period is unfrozen."""
+    delta = parse_duration(by, "--by")
+    now = app.now()
+    with app.session() as session:
+        sandbox = find_sandbox(session, sandbox_ref)
+        require(session, identity, sandbox, "extend", now=now)
+    snapshot = sandbox.plan
+    if sandbox.state not in (ACTIVE, FROZEN):
+        raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; only active or frozen ones can be extended")
+    if sandbox.state == FROZEN and sandbox.delete_after and now >= sandbox.delete_after:
+        raise IllegalTransitionError(f"sandbox {sandbox.id}'s grace period ended; it is being deleted")
+    if sandbox.extension_count >= snapshot["max_extensions"]:
+        raise UsageError(
+            f"sandbox {sandbox.id} was already extended {sandbox.extension_count} times, the most "
+            f"template {sandbox.template} allows; request a new sandbox")
+    new_expiry = max(sandbox.expires_at, now) + delta
+    max_ttl = timedelta(seconds=snapshot["max_ttl"])
+    if new_expiry - now > max_ttl:
+        raise UsageError(
+            f"--by {by} would leave sandbox {sandbox.id} more than {format_duration(max_ttl)} to live "
+            f"(template {sandbox.template}'s maximum); extend by less")
+    with leased(app, sandbox.id):
+        sandbox, plan = _load(app, sandbox.id)
+        was_frozen = sandbox.state == FROZEN
+        if was_frozen:
+            _restore_access(app, sandbox, plan)
+        tags = cost_tags(sandbox, {k: v for k, v in sandbox.desired_tags.items()
+                                   if not k.startswith("sandbox-")})
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox.id)
+            changes = dict(expires_at=new_expiry, extension_count=sandbox.extension_count + 1)
+            changes["desired_tags"] = {**tags, "sandbox-expires": new_expiry.strftime("%Y-%m-%dT%H:%MZ")}
+            detail = {"by": format_duration(delta), "expires_at": new_expiry.isoformat()}
+            if was_frozen:
+                transition(session, sandbox, ACTIVE, actor=identity.email, action="extend", at=now,
+                           detail={**detail, "unfrozen": True}, frozen_at=None, delete_after=None, **changes)
+            else:
+                update_guarded(session, sandbox, **changes)
+                record_event(session, sandbox_id=sandbox.id, actor=identity.email, action="extend",
+                             at=now, detail=detail, from_state=ACTIVE, to_state=ACTIVE)
+        _retag(app, sandbox)
+    return sandbox_view(sandbox)
+
+
+def _restore_access(app: App, sandbox: Sandbox, plan) -> None:
+    provider = app.provider(sandbox.provider)
+    placement = _placement(sandbox)
+    provider.unfreeze(placement, plan)
+    steps = DbStepStore(app, sandbox.id)
+    for member in plan.members:
+        provider.grant(placement, plan, member, steps)
+
+
+def _retag(app: App, sandbox: Sandbox) -> None:
+    """Best effort: the cost-tag sweep repairs whatever this could not set."""
+    try:
+        app.provider(sandbox.provider).tag(_placement(sandbox), sandbox.desired_tags)
+    except ProviderError as exc:
+        log.warning("retag_deferred sandbox=%s error=%r", sandbox.id, str(exc))
+
+
+def freeze_sandbox(app: App, sandbox_id: str, *, actor: str, reason: str) -> dict[str, Any]:
+    """Revoke every member's access, keep the resources, start the grace period."""
+    with leased(app, sandbox_id):
+        sandbox, plan = _load(app, sandbox_id)
+        if sandbox.state != ACTIVE:
+            raise IllegalTransitionError(f"sandbox {sandbox_id} is {sandbox.state}; only active ones freeze")
+        provider = app.provider(sandbox.provider)
+        placement = _placement(sandbox)
+        for member in plan.members:
+            provider.revoke(placement, plan, member)
+        provider.freeze(placement, plan)
+        now = app.now()
+        delete_after = now + timedelta(seconds=sandbox.plan["grace_period"])
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox_id)
+            transition(session, sandbox, FROZEN, actor=actor, action="freeze", at=now,
+                       detail={"reason": reason, "delete_after": delete_after.isoformat()},
+                       frozen_at=now, delete_after=delete_after)
+            queue_notice(session, sandbox, "frozen", now, reason=reason, delete_after=delete_after)
+        return sandbox_view(sandbox)
+
+
+def destroy_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:
+    now = app.now()
+    with app.session() as session:
+        sandbox = find_sandbox(session, sandbox_ref)
+        require(session, identity, sandbox, "destroy", now=now)
+        if sandbox.state in (REQUESTED,) or (sandbox.state == FAILED and _placement(sandbox) is None):
+            transition(session, sandbox, DELETED, actor=identity.email, action="withdraw", at=now,
+                       deleted_at=now)
+            return sandbox_view(sandbox)
+        if sandbox.state == PROVISIONING:
+            raise IllegalTransitionError(
+                f"sandbox {sandbox.id} is being provisioned; destroy it once it is active or failed")
+        if sandbox.state in (ACTIVE, FROZEN, FAILED):
+            transition(session, sandbox, DELETING, actor=identity.email, action="destroy", at=now,
+                       next_attempt_at=now)
+        elif sandbox.state != DELETING:
+            raise IllegalTransitionError(f"sandbox {sandbox.id} is already {sandbox.state}")
+    return finish_destroy(app, sandbox.id, actor=identity.email)
+
+
+def finish_destroy(app: App, sandbox_id: str, *, actor: str) -> dict[str, Any]:
+    """Run (or resume) the provider's teardown of a `deleting` sandbox."""
+    with leased(app, sandbox_id):
+        sandbox, plan = _load(app, sandbox_id)
+        if sandbox.state != DELETING:
+            raise IllegalTransitionError(f"sandbox {sandbox_id} is {sandbox.state}, not deleting")
+        placement = _placement(sandbox)
+        detail: dict[str, Any] = {}
+        try:
+            if placement is not None:
+                detail = app.provider(sandbox.provider).destroy(placement, plan, DbStepStore(app, sandbox_id))
+        except CloseQuotaError as exc:
+            # Not a failure: AWS lets us close 10% of accounts per 30 days; try again later.
+            _defer_destroy(app, sandbox_id, actor, exc)
+            with app.session() as session:
+                return {**sandbox_view(session.get(Sandbox, sandbox_id)), "note": str(exc)}
+        except ProviderError as exc:
+            _defer_destroy(app, sandbox_id, actor, exc)
+            raise
+        now = app.now()
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox_id)
+            transition(session, sandbox, DELETED, actor=actor, action="deleted", at=now,
+                       detail=detail or {}, deleted_at=now, last_error=None, next_attempt_at=None)
+            session.exec(delete(Credential).where(Credential.sandbox_id == sandbox_id))
+            queue_notice(session, sandbox, "deleted", now)
+        return sandbox_view(sandbox)
+
+
+def _defer_destroy(app: App, sandbox_id: str, actor: str, exc: ProviderError) -> None:
+    """Stay `deleting`: the close quota frees up over 30 days, other errors may pass too."""
+    now = app.now()
+    wait = timedelta(days=1) if isinstance(exc, CloseQuotaError) else timedelta(minutes=30)
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox.last_error = str(exc)
+        sandbox.next_attempt_at = now + wait
+        session.add(sandbox)
+        record_event(session, sandbox_id=sandbox_id, actor=actor,
+                     action="close_deferred" if isinstance(exc, CloseQuotaError) else "destroy_retry",
+                     at=now, detail={"error": str(exc), "next_attempt_at": (now + wait).isoformat()},
+                     from_state=DELETING, to_state=DELETING)

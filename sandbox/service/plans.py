@@ -1,0 +1,52 @@
+"""From a sandbox row to what a provider needs: location, cost tags, the Plan."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from sandbox.config import Settings
+from sandbox.errors import ConfigError
+from sandbox.models import Member as MemberRow
+from sandbox.models import Sandbox
+from sandbox.provider import Member, Plan, Threshold
+
+
+def department_location(settings: Settings, provider: str, department: str) -> str:
+    if provider == "aws":
+        location, key = settings.aws.department_ou(department), "aws_ou"
+    else:
+        location, key = settings.gcp.department_folder(department), "gcp_folder"
+    if not location:
+        raise ConfigError(
+            f"department {department!r} has no {provider.upper()} location; add "
+            f'[departments.{department}] {key} = "..." to {settings.source}'
+        )
+    return location
+
+
+def cost_tags(sandbox: Sandbox, template_tags: dict[str, str]) -> dict[str, str]:
+    """The cost-allocation tags; ours win over a template's tag of the same key."""
+    return {
+        **template_tags,
+        "sandbox-id": sandbox.id,
+        "sandbox-owner": sandbox.owner,
+        "sandbox-department": sandbox.department,
+        "sandbox-template": sandbox.template,
+        "sandbox-expires": sandbox.expires_at.strftime("%Y-%m-%dT%H:%MZ"),
+    }
+
+
+def build_plan(sandbox: Sandbox, members: list[MemberRow]) -> Plan:
+    snapshot = sandbox.plan
+    ordered = sorted(members, key=lambda m: (m.role != "owner", m.email))
+    return Plan(
+        sandbox_id=sandbox.id,
+        name=sandbox.name,
+        department=sandbox.department,
+        location=sandbox.location,
+        members=tuple(Member(email=m.email, role=m.role) for m in ordered),
+        tags=dict(sandbox.desired_tags),
+        budget_usd=None if snapshot.get("budget_usd") is None else Decimal(snapshot["budget_usd"]),
+        thresholds=tuple(Threshold(**t) for t in snapshot.get("thresholds", [])),
+        spec=snapshot.get("spec", {}),
+    )

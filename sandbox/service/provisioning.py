@@ -1,0 +1,84 @@
+"""Driving one sandbox through its provider's provision steps, resumably."""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from typing import Any, Callable
+
+from sqlmodel import select
+
+from sandbox.durations import parse_duration
+from sandbox.errors import IllegalTransitionError, ProviderError, SandboxError
+from sandbox.lifecycle import ACTIVE, FAILED, PROVISIONING, REQUESTED, record_event, transition, update_guarded
+from sandbox.models import Member, Sandbox
+from sandbox.notices import queue_notice
+from sandbox.service.access import sandbox_view
+from sandbox.service.app import App
+from sandbox.service.plans import build_plan
+from sandbox.service.steps import DbStepStore, leased
+
+log = logging.getLogger("sandbox.provision")
+
+
+def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
+                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
+    """Provision (or resume provisioning) one sandbox; returns its view when active."""
+    with leased(app, sandbox_id):
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox_id)
+            if sandbox.state == REQUESTED:
+                if sandbox.approval_required and not sandbox.approved_by:
+                    raise IllegalTransitionError(
+                        f"sandbox {sandbox.id} waits for an admin's approval (sandbox admin approve {sandbox.id})")
+                transition(session, sandbox, PROVISIONING, actor=actor, action="provision_start",
+                           at=app.now())
+            elif sandbox.state != PROVISIONING:
+                raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; nothing to provision")
+            plan = build_plan(sandbox, _members(session, sandbox_id))
+        provider = app.provider(sandbox.provider)
+        steps = DbStepStore(app, sandbox_id, progress)
+        try:
+            placement = provider.provision(plan, steps)
+        except ProviderError as exc:
+            return _record_failure(app, sandbox_id, actor, exc, retryable=exc.retryable)
+        except SandboxError as exc:  # a missing secrets key, say: fixable, then retried by an admin
+            return _record_failure(app, sandbox_id, actor, exc, retryable=False)
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox_id)
+            transition(session, sandbox, ACTIVE, actor=actor, action="provisioned", at=app.now(),
+                       detail={"cloud_id": placement.cloud_id, "location": placement.location},
+                       cloud_id=placement.cloud_id, location=placement.location or sandbox.location,
+                       last_error=None, next_attempt_at=None)
+            queue_notice(session, sandbox, "ready", app.now())
+            return sandbox_view(sandbox)
+
+
+def _record_failure(app: App, sandbox_id: str, actor: str, exc: SandboxError, *, retryable: bool):
+    """Retryable: back off and stay `provisioning`; otherwise (or out of attempts) `failed`."""
+    now = app.now()
+    message = str(exc)
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
+        attempts = sandbox.attempts + 1
+        max_attempts = app.settings.daemon.max_attempts
+        if retryable and attempts < max_attempts:
+            base = parse_duration(app.settings.daemon.retry_backoff, "[daemon] retry_backoff")
+            delay = base * (2 ** (attempts - 1))
+            update_guarded(session, sandbox, attempts=attempts, last_error=message,
+                           next_attempt_at=now + min(delay, timedelta(hours=6)))
+            record_event(session, sandbox_id=sandbox_id, actor=actor, action="provision_retry", at=now,
+                         detail={"error": message, "attempt": attempts})
+            log.warning("provision_retry sandbox=%s attempt=%d error=%r", sandbox_id, attempts, message)
+            raise ProviderError(f"{message} (attempt {attempts} of {max_attempts}; it will be retried)",
+                                retryable=True, code=getattr(exc, "code", ""))
+        transition(session, sandbox, FAILED, actor=actor, action="provision_failed", at=now,
+                   detail={"error": message, "attempt": attempts}, attempts=attempts, last_error=message,
+                   next_attempt_at=None)
+        queue_notice(session, sandbox, "provision_failed", now, error=message)
+    log.error("provision_failed sandbox=%s error=%r", sandbox_id, message)
+    raise SandboxError(f"provisioning sandbox {sandbox_id} failed: {message}")
+
+
+def _members(session, sandbox_id: str) -> list[Member]:
+    return list(session.exec(select(Member).where(Member.sandbox_id == sandbox_id)).all())

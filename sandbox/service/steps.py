@@ -1,0 +1,117 @@
+"""The database side of a provider's StepStore, and the lease that keeps one worker per sandbox."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any, Callable, Iterator
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import select
+
+from sandbox.durations import parse_duration
+from sandbox.errors import ConcurrentUpdateError
+from sandbox.models import Credential, Sandbox
+from sandbox.service.app import App
+
+log = logging.getLogger("sandbox.steps")
+
+# Fault injection for the crash tests: after committing this step key the process kills
+# itself with SIGKILL, exactly as an OOM kill or a node loss would.
+CRASH_AFTER_ENV = "SANDBOX_FAULT_CRASH_AFTER"
+
+
+class DbStepStore:
+    """Each put commits before returning, so the next step starts from durable ground."""
+
+    def __init__(self, app: App, sandbox_id: str, on_progress: Callable[[str], None] | None = None):
+        self.app = app
+        self.sandbox_id = sandbox_id
+        self.on_progress = on_progress
+        with app.session() as session:
+            self._progress = dict(session.get(Sandbox, sandbox_id).progress)
+
+    def get(self, key: str) -> Any | None:
+        return self._progress.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        with self.app.session() as session:
+            row = session.get(Sandbox, self.sandbox_id, with_for_update=True)
+            row.progress = {**row.progress, key: value}
+            row.lease_until = self.app.now() + lease_length(self.app)
+            session.add(row)
+        self._progress[key] = value
+        log.info("step_done sandbox=%s step=%s", self.sandbox_id, key)
+        if os.environ.get(CRASH_AFTER_ENV) == key:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def get_secret(self, member_email: str, name: str) -> str | None:
+        with self.app.session() as session:
+            row = session.exec(select(Credential).where(
+                Credential.sandbox_id == self.sandbox_id, Credential.member_email == member_email,
+                Credential.name == name)).first()
+        return None if row is None else self.app.vault.decrypt(row.ciphertext)
+
+    def put_secret(self, member_email: str, name: str, value: str) -> None:
+        ciphertext = self.app.vault.encrypt(value)
+        with self.app.session() as session:
+            row = session.exec(select(Credential).where(
+                Credential.sandbox_id == self.sandbox_id, Credential.member_email == member_email,
+                Credential.name == name)).first()
+            if row is None:
+                row = Credential(sandbox_id=self.sandbox_id, member_email=member_email, name=name,
+                                 ciphertext=ciphertext, created_at=self.app.now())
+            row.ciphertext = ciphertext
+            session.add(row)
+        log.info("secret_stored sandbox=%s member=%s name=%s", self.sandbox_id, member_email, name)
+        if os.environ.get(CRASH_AFTER_ENV) == f"secret:{name}":
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    def progress(self, message: str) -> None:
+        log.info("progress sandbox=%s message=%r", self.sandbox_id, message)
+        if self.on_progress:
+            self.on_progress(message)
+
+
+def lease_length(app: App) -> timedelta:
+    return parse_duration(app.settings.daemon.lease, "[daemon] lease")
+
+
+def claim(app: App, sandbox_id: str) -> bool:
+    """Take the sandbox's lease unless another live worker holds it."""
+    now = app.now()
+    with app.session() as session:
+        result = session.execute(
+            update(Sandbox)
+            .where(Sandbox.id == sandbox_id, or_(
+                Sandbox.lease_owner.is_(None), Sandbox.lease_until < now,
+                Sandbox.lease_owner == app.worker_id))
+            .values(lease_owner=app.worker_id, lease_until=now + lease_length(app))
+            .execution_options(synchronize_session=False)
+        )
+        return result.rowcount == 1
+
+
+def release(app: App, sandbox_id: str) -> None:
+    with app.session() as session:
+        session.execute(
+            update(Sandbox)
+            .where(and_(Sandbox.id == sandbox_id, Sandbox.lease_owner == app.worker_id))
+            .values(lease_owner=None, lease_until=None)
+            .execution_options(synchronize_session=False)
+        )
+
+
+@contextmanager
+def leased(app: App, sandbox_id: str) -> Iterator[None]:
+    if not claim(app, sandbox_id):
+        raise ConcurrentUpdateError(
+            f"sandbox {sandbox_id} is being worked on by another process; try again in a few minutes"
+        )
+    try:
+        yield
+    finally:
+        release(app, sandbox_id)

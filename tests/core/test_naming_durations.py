@@ -1,0 +1,41 @@
+from datetime import timedelta
+
+import pytest
+
+from sandbox.durations import format_duration, parse_duration
+from sandbox.errors import UsageError
+from sandbox.naming import check_email, handle_of, sandbox_name
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("7d", timedelta(days=7)), ("12h", timedelta(hours=12)), ("1d12h", timedelta(days=1, hours=12)),
+    ("2w", timedelta(weeks=2)), (" 90m ", timedelta(minutes=90)),
+])
+def test_parse_duration(text, expected):
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "7", "d", "-1d", "0d", "7 days", "1y", "99999999d"])
+def test_bad_durations_are_usage_errors(text):
+    with pytest.raises(UsageError):
+        parse_duration(text)
+
+
+def test_format_duration_round_trips():
+    assert format_duration(timedelta(days=3)) == "3d" and format_duration(timedelta(hours=5)) == "5h"
+
+
+def test_names_are_handle_dash_8_hex():
+    assert sandbox_name("Alice.Smith@Example.com", "0a1b2c3d") == "alice-smith-0a1b2c3d"
+    assert len(handle_of("a" * 60 + "@x.io")) == 20
+
+
+@pytest.mark.parametrize("email", ["nobody", "a@b", "a b@c.de", "x@y.z;rm -rf", "'; drop table sandbox;--@x.io x"])
+def test_bad_emails_rejected(email):
+    with pytest.raises(UsageError):
+        check_email(email)
+
+
+def test_handle_without_letters_or_digits_is_refused():
+    with pytest.raises(UsageError, match="no letters or digits"):
+        handle_of("+.+@example.com")

@@ -1,0 +1,128 @@
+"""Request-side use cases on a real database (no cloud call happens before provisioning)."""
+
+import threading
+
+import pytest
+from sqlmodel import Session, select
+
+from sandbox.errors import (ConfigError, IllegalTransitionError, PermissionDeniedError,
+                            QuotaExceededError, UsageError)
+from sandbox.models import Event, Member, Sandbox
+from sandbox.service import (approve_sandbox, deny_sandbox, destroy_sandbox, list_sandboxes,
+                             request_sandbox, show_sandbox)
+from tests.conftest import ADMIN, ALICE, BOB
+
+
+def rows(app, model):
+    with Session(app.engine) as session:
+        return session.exec(select(model)).all()
+
+
+def test_request_records_sandbox_owner_and_event(db_app):
+    view = request_sandbox(db_app, ALICE, "aws-individual", ttl="2d")
+    assert view["state"] == "requested" and view["name"] == f"alice-{view['id']}"
+    (sandbox,) = rows(db_app, Sandbox)
+    assert sandbox.expires_at - sandbox.created_at == __import__("datetime").timedelta(days=2)
+    assert sandbox.location == "/sandbox/active/engineering"
+    assert sandbox.desired_tags["sandbox-owner"] == "alice@example.com"
+    assert sandbox.desired_tags["cost-center"] == "sandbox"
+    assert [(m.email, m.role) for m in rows(db_app, Member)] == [("alice@example.com", "owner")]
+    (event,) = rows(db_app, Event)
+    assert (event.action, event.to_state, event.actor) == ("request", "requested", "alice@example.com")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"ttl": "31d"}, "longer than template"),
+    ({"ttl": "soon"}, "not a duration"),
+    ({"members": ["bob@example.com"]}, "for one person"),
+])
+def test_bad_requests_write_nothing(db_app, kwargs, message):
+    with pytest.raises(UsageError, match=message):
+        request_sandbox(db_app, ALICE, "aws-individual", **kwargs)
+    assert rows(db_app, Sandbox) == [] and rows(db_app, Event) == []
+
+
+def test_department_without_mapping_names_config_key(db_app):
+    lost = ALICE.__class__(email="carol@example.com", department="marketing")
+    with pytest.raises(ConfigError, match=r"\[departments.marketing\] aws_ou"):
+        request_sandbox(db_app, lost, "aws-individual")
+
+
+def test_user_quota(db_app):
+    for _ in range(3):
+        request_sandbox(db_app, ALICE, "aws-individual")
+    with pytest.raises(QuotaExceededError, match="limit 3"):
+        request_sandbox(db_app, ALICE, "aws-individual")
+    request_sandbox(db_app, BOB, "aws-individual")  # quotas are per user
+
+
+def test_concurrent_requests_cannot_squeeze_past_quota(db_app):
+    outcomes = []
+
+    def ask():
+        try:
+            request_sandbox(db_app, ALICE, "gcp-individual")
+            outcomes.append("ok")
+        except QuotaExceededError:
+            outcomes.append("quota")
+
+    threads = [threading.Thread(target=ask) for _ in range(12)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert outcomes.count("ok") == 3 and outcomes.count("quota") == 9
+    assert len(rows(db_app, Sandbox)) == 3
+
+
+def test_group_request_needs_approval_and_only_admins_approve(db_app):
+    view = request_sandbox(db_app, ALICE, "aws-group", members=["bob@example.com"])
+    assert view["approval_required"]
+    with pytest.raises(PermissionDeniedError):
+        approve_sandbox(db_app, ALICE, view["id"])
+    refused = [e for e in rows(db_app, Event) if e.action == "denied_access"]
+    assert refused and refused[0].actor == ALICE.email
+    approved = approve_sandbox(db_app, ADMIN, view["id"][:4])
+    assert approved["approved_by"] == ADMIN.email and approved["state"] == "requested"
+    with pytest.raises(IllegalTransitionError):
+        approve_sandbox(db_app, ADMIN, view["id"])
+    assert {m.email for m in rows(db_app, Member)} == {ALICE.email, BOB.email}
+
+
+def test_deny_and_withdraw(db_app):
+    first = request_sandbox(db_app, ALICE, "aws-group")
+    assert deny_sandbox(db_app, ADMIN, first["id"], "no budget")["state"] == "denied"
+    second = request_sandbox(db_app, ALICE, "aws-individual")
+    assert destroy_sandbox(db_app, ALICE, second["id"])["state"] == "deleted"
+    with pytest.raises(IllegalTransitionError):
+        deny_sandbox(db_app, ADMIN, second["id"])
+    assert list_sandboxes(db_app, ALICE) == []
+    assert {v["state"] for v in list_sandboxes(db_app, ALICE, everything=True)} == {"denied", "deleted"}
+
+
+def test_others_cannot_see_or_destroy(db_app):
+    view = request_sandbox(db_app, ALICE, "aws-individual")
+    with pytest.raises(PermissionDeniedError):
+        show_sandbox(db_app, BOB, view["id"])
+    with pytest.raises(PermissionDeniedError):
+        destroy_sandbox(db_app, BOB, view["id"])
+    assert rows(db_app, Sandbox)[0].state == "requested"
+    assert show_sandbox(db_app, ADMIN, view["id"])["owner"] == ALICE.email
+    assert list_sandboxes(db_app, BOB) == []
+    assert len(list_sandboxes(db_app, ADMIN, everything=True)) == 1
+
+
+def test_unknown_and_ambiguous_ids(db_app):
+    from sandbox.errors import AmbiguousIdError, NotFoundError
+
+    with pytest.raises(NotFoundError):
+        show_sandbox(db_app, ALICE, "ffffffff")
+    ids = [request_sandbox(db_app, ADMIN, "gcp-individual")["id"] for _ in range(3)]
+    # with three random ids, the empty-ish prefix "" is refused and a 0-length match impossible
+    with pytest.raises(UsageError):
+        show_sandbox(db_app, ADMIN, "  ")
+    common = {i[0] for i in ids}
+    if len(common) == 1:
+        with pytest.raises(AmbiguousIdError):
+            show_sandbox(db_app, ADMIN, ids[0][0])
+    assert show_sandbox(db_app, ADMIN, ids[0])["id"] == ids[0]
