@@ -73,11 +73,12 @@ class ManagedResource:
 
 @dataclass(frozen=True)
 class SpendReport:
-    """Spend per cloud id; a missing id or None means the cloud does not know."""
+    """Daily spend per cloud id over [start, end); None means the cloud does not know."""
 
-    by_cloud_id: dict[str, Decimal | None]
-    day: date
-    requests: int = 0  # cloud API requests made, for cost accounting
+    by_cloud_id: dict[str, dict[date, Decimal] | None]
+    start: date
+    end: date
+    requests: int = 0  # cloud API requests made (Cost Explorer bills each one)
 
 
 class StepStore(Protocol):
@@ -124,8 +125,8 @@ class Provider(Protocol):
     def desired_tags(self, tags: dict[str, str]) -> dict[str, str]:
         """The tags as they will look in this cloud once sanitised (for drift checks)."""
 
-    def spend(self, placements: list[Placement], day: date) -> SpendReport:
-        """Month-to-date spend up to `day` for many sandboxes in as few calls as possible."""
+    def spend(self, placements: list[Placement], start: date, end: date) -> SpendReport:
+        """Spend per day in [start, end) for many sandboxes in as few requests as possible."""
 
     def destroy(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
         """Remove access, then close the account / delete the project. Idempotent.

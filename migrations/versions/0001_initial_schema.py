@@ -84,6 +84,8 @@ def upgrade() -> None:
     sa.Column('delete_after', sandbox.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('deleted_at', sandbox.models.UTCDateTime(timezone=True), nullable=True),
     sa.Column('extension_count', sa.Integer(), nullable=False),
+    sa.Column('approval_required', sa.Boolean(), nullable=False),
+    sa.Column('approved_by', sqlmodel.sql.sqltypes.AutoString(length=254), nullable=True),
     sa.Column('budget_usd', sa.Numeric(precision=14, scale=4), nullable=True),
     sa.Column('spend_usd', sa.Numeric(precision=14, scale=4), nullable=True),
     sa.Column('spend_at', sandbox.models.UTCDateTime(timezone=True), nullable=True),
