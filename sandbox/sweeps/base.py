@@ -1,0 +1,86 @@
+"""What every sweep shares: its result, one-replica-at-a-time, and claiming due rows.
+
+Several daemons may run against one PostgreSQL. A sweep runs on one replica at a time
+(a session-level advisory lock keyed by the job name), and per-sandbox work is claimed
+with SELECT ... FOR UPDATE SKIP LOCKED plus a lease, so no sandbox is handled twice.
+On SQLite only one daemon may run at all (see sandbox.daemon), so the lock is a no-op.
+"""
+
+from __future__ import annotations
+
+import zlib
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from sqlalchemy import or_, select, text, update
+from sqlalchemy.sql import ColumnElement
+
+from sandbox.models import Sandbox
+from sandbox.service.app import App
+from sandbox.service.steps import lease_length
+
+
+@dataclass
+class SweepResult:
+    job: str
+    due: int = 0  # items found due this run
+    done: int = 0  # items handled successfully
+    failed: int = 0  # items that raised (each also in errors)
+    skipped: bool = False  # another replica held the job's lock
+    errors: list[str] = field(default_factory=list)
+    cloud_requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def summary(self) -> str:
+        if self.skipped:
+            return f"{self.job}: skipped (running on another replica)"
+        text_ = f"{self.job}: {self.done}/{self.due} done"
+        if self.failed:
+            text_ += f", {self.failed} failed (first: {self.errors[0]})"
+        return text_
+
+
+def _lock_key(job: str) -> int:
+    return zlib.crc32(f"sandbox-sweep:{job}".encode()) & 0x7FFFFFFF
+
+
+@contextmanager
+def exclusive(app: App, job: str) -> Iterator[bool]:
+    """Yields True if this replica holds the job's advisory lock for the duration."""
+    if not app.is_postgres:
+        yield True
+        return
+    with app.engine.connect() as conn:
+        got = conn.execute(text("SELECT pg_try_advisory_lock(:k)"), {"k": _lock_key(job)}).scalar()
+        conn.commit()
+        try:
+            yield bool(got)
+        finally:
+            if got:
+                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(job)})
+                conn.commit()
+
+
+def claim_due(app: App, *conditions: ColumnElement, limit: int = 100) -> list[str]:
+    """Lease up to `limit` sandboxes matching `conditions` whose lease is free or expired.
+
+    The SELECT skips rows other replicas have locked this instant, and the lease written
+    in the same transaction keeps them away once it commits.
+    """
+    now = app.now()
+    free = or_(Sandbox.lease_owner.is_(None), Sandbox.lease_until < now, Sandbox.lease_owner == app.worker_id)
+    query = select(Sandbox.id).where(free, *conditions).order_by(Sandbox.next_attempt_at, Sandbox.id).limit(limit)
+    if app.is_postgres:
+        query = query.with_for_update(skip_locked=True)
+    with app.session() as session:
+        ids = list(session.execute(query).scalars())
+        if ids:
+            session.execute(
+                update(Sandbox).where(Sandbox.id.in_(ids))
+                .values(lease_owner=app.worker_id, lease_until=now + lease_length(app))
+                .execution_options(synchronize_session=False))
+    return ids
