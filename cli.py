@@ -387,5 +387,19 @@ def emulator_gcp(host, port):
     serve_forever(host, port)
 
 
+# ---- daemon --------------------------------------------------------------------------
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run each job once and exit (cron, Kubernetes CronJob).")
+@click.option("--job", "jobs", multiple=True, metavar="NAME",
+              help="Only this job (repeatable): provision, expiry, budgets, tags, reconcile, notify.")
+@pass_ctx
+def daemon(ctx, once, jobs):
+    """Run the sweeps on their [daemon] intervals until SIGTERM (or once, with --once)."""
+    from sandbox.daemon import run_daemon
+
+    sys.exit(run_daemon(ctx.settings, once=once, jobs=jobs))
+
+
 if __name__ == "__main__":
     main()
