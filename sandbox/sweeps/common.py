@@ -1,0 +1,145 @@
+"""Helpers the sweeps share: claim-and-handle loops, findings, which providers to visit."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from typing import Any, Callable, Iterable
+
+from sqlalchemy import and_, exists, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
+
+from sandbox.errors import DatabaseUnavailableError
+from sandbox.models import Finding, Sandbox
+from sandbox.provider import Placement
+from sandbox.service.app import App
+from sandbox.service.steps import release
+from sandbox.sweeps.base import SweepResult, claim_due
+
+log = logging.getLogger("sandbox.sweeps")
+
+ACTOR = "daemon"  # the actor of every event a sweep writes
+PROVIDER_NAMES = ("aws", "gcp")
+BATCH = 50  # sandboxes leased at a time; small enough that a lease never runs out mid-batch
+IN_CHUNK = 500  # ids per IN (...) list
+
+
+def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
+             handle: Callable[[str], Any], *, attempted: set[str] | None = None,
+             batch: int = BATCH) -> None:
+    """Claim due sandboxes batch by batch and handle each; one failure never stops the rest.
+
+    `attempted` (shared by the steps of one sweep) keeps a sandbox from being handled
+    twice in a run, e.g. when its handler failed and left it still matching.
+    """
+    attempted = set() if attempted is None else attempted
+    conditions = list(conditions)
+    while True:
+        extra = [Sandbox.id.notin_(sorted(attempted))] if attempted else []
+        ids = claim_due(app, *conditions, *extra, limit=batch)
+        if not ids:
+            return
+        attempted.update(ids)
+        result.due += len(ids)
+        for sandbox_id in ids:
+            run_one(app, result, sandbox_id, handle)
+
+
+def run_one(app: App, result: SweepResult, sandbox_id: str, handle: Callable[[str], Any]) -> None:
+    """Handle one leased sandbox, count the outcome, give the lease back."""
+    try:
+        handle(sandbox_id)
+        result.done += 1
+    except DatabaseUnavailableError:
+        raise  # every next item would fail too: let the runner log, wait and retry the sweep
+    except Exception as exc:  # noqa: BLE001 - one sandbox's error never stops a sweep
+        result.failed += 1
+        result.errors.append(f"sandbox {sandbox_id}: {exc}")
+        log.warning("sweep_item_failed job=%s sandbox=%s error=%r", result.job, sandbox_id, str(exc))
+    finally:
+        release(app, sandbox_id)
+
+
+def release_all(app: App, sandbox_ids: Iterable[str]) -> None:
+    ids = sorted(set(sandbox_ids))
+    for start in range(0, len(ids), IN_CHUNK):
+        with app.session() as session:
+            session.execute(
+                update(Sandbox)
+                .where(Sandbox.id.in_(ids[start:start + IN_CHUNK]), Sandbox.lease_owner == app.worker_id)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False))
+
+
+def chunks(values: list, size: int = IN_CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+def providers_with(app: App, *conditions: ColumnElement) -> list[str]:
+    """Known providers that have at least one sandbox matching `conditions` (an index probe each).
+
+    A provider nobody ever used is not visited: its credentials may not even exist.
+    """
+    found = []
+    with app.session() as session:
+        for name in PROVIDER_NAMES:
+            query = select(exists().where(Sandbox.provider == name, *conditions))
+            if session.execute(query).scalar():
+                found.append(name)
+    return found
+
+
+def placement_of(sandbox: Sandbox) -> Placement:
+    return Placement(sandbox.cloud_id, sandbox.location)
+
+
+def fail_provider(result: SweepResult, provider: str, what: str, exc: Exception) -> None:
+    result.failed += 1
+    result.errors.append(f"{provider} {what}: {exc}")
+    log.warning("sweep_provider_failed job=%s provider=%s step=%s error=%r",
+                result.job, provider, what, str(exc))
+
+
+def upsert_finding(app: App, *, kind: str, provider: str, cloud_id: str, now: datetime,
+                   detail: dict[str, Any], sandbox_id: str | None = None,
+                   resolved: bool = False) -> None:
+    """One row per (kind, provider, cloud_id): first_seen kept, last_seen moved, reopened
+    unless `resolved` (a drift we repaired on the spot is resolved when recorded)."""
+    for _attempt in range(2):
+        try:
+            with app.session() as session:
+                row = session.execute(select(Finding).where(
+                    Finding.kind == kind, Finding.provider == provider,
+                    Finding.cloud_id == cloud_id)).scalar_one_or_none()
+                if row is None:
+                    row = Finding(kind=kind, provider=provider, cloud_id=cloud_id, first_seen=now,
+                                  last_seen=now, detail={})
+                row.sandbox_id = sandbox_id
+                row.detail = detail
+                row.last_seen = now
+                row.resolved_at = now if resolved else None
+                session.add(row)
+            return
+        except IntegrityError:  # inserted by a concurrent writer: update theirs
+            continue
+
+
+def resolve_findings(app: App, *, kind: str, provider: str, now: datetime,
+                     still_open: Iterable[str] | None = None, cloud_ids: Iterable[str] | None = None) -> int:
+    """Close open findings of `kind`: those NOT in `still_open`, or those IN `cloud_ids`."""
+    conditions = [Finding.kind == kind, Finding.provider == provider, Finding.resolved_at.is_(None)]
+    if cloud_ids is not None:
+        ids = sorted(set(cloud_ids))
+        if not ids:
+            return 0
+        conditions.append(Finding.cloud_id.in_(ids))
+    with app.session() as session:
+        open_ids = list(session.execute(select(Finding.id, Finding.cloud_id).where(and_(*conditions))))
+        keep = set(still_open or ()) if cloud_ids is None else set()
+        to_close = [row_id for row_id, cloud_id in open_ids if cloud_id not in keep]
+        for part in chunks(to_close):
+            session.execute(update(Finding).where(Finding.id.in_(part)).values(resolved_at=now)
+                            .execution_options(synchronize_session=False))
+    return len(to_close)

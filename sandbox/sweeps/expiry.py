@@ -1,0 +1,121 @@
+"""Expiry: warn before expires_at, freeze at it, delete once the grace period is over.
+
+Warnings are exactly-once through Milestone rows keyed by the lead time AND the expiry
+they warn about ("warn:3d:202601080900"): the row is inserted in the transaction that
+queues the notice, and an extension (a new expires_at) gets fresh warnings.
+
+A sandbox first seen inside several warning windows at once (a short TTL, or a daemon
+that was down) gets ONE warning, for the nearest lead time; the farther ones are marked
+done with it (listed in the event as "skipped") so they never arrive late and out of order.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta, timezone
+
+from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import ColumnElement
+
+from sandbox.durations import parse_duration
+from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
+from sandbox.models import Milestone, Sandbox
+from sandbox.notices import queue_notice
+from sandbox.service.app import App
+from sandbox.service.changes import finish_destroy, freeze_sandbox
+from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.common import ACTOR, each_due
+
+log = logging.getLogger("sandbox.sweeps.expiry")
+
+JOB = "expiry"
+STAMP = "%Y%m%d%H%M"
+
+
+def warning_key(lead: str, expires_at: datetime) -> str:
+    return f"warn:{lead}:{expires_at.astimezone(timezone.utc):{STAMP}}"
+
+
+def _stamp_sql(app: App) -> ColumnElement:
+    """expires_at formatted like warning_key's stamp, in SQL (UTC on both databases)."""
+    if app.is_postgres:
+        return func.to_char(func.timezone("UTC", Sandbox.expires_at), "YYYYMMDDHH24MI")
+    return func.strftime("%Y%m%d%H%M", Sandbox.expires_at)  # SQLite stores naive UTC
+
+
+def _leads(app: App) -> list[tuple[str, timedelta]]:
+    leads = [(lead, parse_duration(lead, "[daemon] warn_before")) for lead in app.settings.daemon.warn_before]
+    return sorted(leads, key=lambda item: item[1], reverse=True)
+
+
+def expire_due(app: App) -> SweepResult:
+    result = SweepResult(JOB)
+    with exclusive(app, JOB) as held:
+        if not held:
+            result.skipped = True
+            return result
+        now = app.now()
+        attempted: set[str] = set()  # one step per sandbox per run
+        leads = _leads(app)
+        if leads:
+            each_due(app, result, [_warning_due(app, now, leads)],
+                     lambda sid: _warn(app, sid, now, leads), attempted=attempted)
+        each_due(app, result, [Sandbox.state == ACTIVE, Sandbox.expires_at <= now],
+                 lambda sid: freeze_sandbox(app, sid, actor=ACTOR, reason="expired"), attempted=attempted)
+        each_due(app, result, [Sandbox.state == FROZEN, Sandbox.delete_after <= now],
+                 lambda sid: _end_grace(app, sid), attempted=attempted)
+        each_due(app, result, [Sandbox.state == DELETING,
+                               or_(Sandbox.next_attempt_at.is_(None), Sandbox.next_attempt_at <= now)],
+                 lambda sid: finish_destroy(app, sid, actor=ACTOR), attempted=attempted)
+    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
+    return result
+
+
+def _warning_due(app: App, now: datetime, leads: list[tuple[str, timedelta]]) -> ColumnElement:
+    """Active, not yet expired, inside some lead's window with that warning not yet sent."""
+    stamp = _stamp_sql(app)
+    windows = [
+        and_(Sandbox.expires_at <= now + delta,
+             ~exists().where(Milestone.sandbox_id == Sandbox.id,
+                             Milestone.key == literal(f"warn:{lead}:") + stamp))
+        for lead, delta in leads
+    ]
+    return and_(Sandbox.state == ACTIVE, Sandbox.expires_at > now,
+                Sandbox.expires_at <= now + leads[0][1], or_(*windows))
+
+
+def _warn(app: App, sandbox_id: str, now: datetime, leads: list[tuple[str, timedelta]]) -> None:
+    try:
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox_id)
+            if sandbox.state != ACTIVE or sandbox.expires_at <= now:
+                return
+            sent = set(session.execute(select(Milestone.key).where(
+                Milestone.sandbox_id == sandbox_id, Milestone.key.startswith("warn:"))).scalars())
+            crossed = [lead for lead, delta in leads
+                       if sandbox.expires_at - delta <= now and warning_key(lead, sandbox.expires_at) not in sent]
+            if not crossed:
+                return
+            nearest = crossed[-1]  # leads are sorted farthest first
+            for lead in crossed:
+                session.add(Milestone(sandbox_id=sandbox_id, key=warning_key(lead, sandbox.expires_at), at=now))
+            queue_notice(session, sandbox, "expiry_warning", now, lead=nearest)
+            record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action="expiry_warning", at=now,
+                         from_state=ACTIVE, to_state=ACTIVE,
+                         detail={"lead": nearest, "expires_at": sandbox.expires_at.isoformat(),
+                                 "skipped": crossed[:-1]})
+    except IntegrityError:  # another writer recorded the same milestone first: it warned
+        log.info("warning_already_sent sandbox=%s", sandbox_id)
+
+
+def _end_grace(app: App, sandbox_id: str) -> None:
+    now = app.now()
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
+        if sandbox.state == FROZEN:
+            transition(session, sandbox, DELETING, actor=ACTOR, action="grace_ended", at=now,
+                       detail={"delete_after": sandbox.delete_after.isoformat()}, next_attempt_at=now)
+        elif sandbox.state != DELETING:
+            return
+    finish_destroy(app, sandbox_id, actor=ACTOR)

@@ -1,0 +1,107 @@
+"""The provisioning queue: requested (and approved) or half-done sandboxes whose time has come.
+
+Retries and backoff live in provision_sandbox (a retryable error leaves the sandbox
+`provisioning` with next_attempt_at later; the last attempt makes it `failed`), so this
+sweep only finds what is due and runs it, a few at a time per provider. A sandbox left
+half-done by a crash keeps next_attempt_at <= now and its dead worker's lease; once the
+lease runs out it is claimed again and the provider resumes from the saved steps.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from sqlalchemy import and_, false, func, or_, select
+from sqlalchemy.sql import ColumnElement
+
+from sandbox.lifecycle import PROVISIONING, REQUESTED
+from sandbox.models import Sandbox
+from sandbox.service.app import App
+from sandbox.service.provisioning import provision_sandbox
+from sandbox.sweeps.base import SweepResult, claim_due, exclusive
+from sandbox.sweeps.common import ACTOR, run_one
+
+log = logging.getLogger("sandbox.sweeps.provision")
+
+JOB = "provision"
+
+
+def due_for_provisioning(now: datetime) -> ColumnElement:
+    """Requested (approved when the template asks) or provisioning, and its attempt is due.
+
+    Both states are rare next to active / deleted ones, so the state index finds them.
+    """
+    ready_request = and_(Sandbox.state == REQUESTED,
+                         or_(Sandbox.approval_required == false(), Sandbox.approved_by.is_not(None)))
+    return and_(or_(ready_request, Sandbox.state == PROVISIONING),
+                Sandbox.next_attempt_at.is_not(None), Sandbox.next_attempt_at <= now)
+
+
+def provision_due(app: App) -> SweepResult:
+    result = SweepResult(JOB)
+    with exclusive(app, JOB) as held:
+        if not held:
+            result.skipped = True
+            return result
+        now = app.now()
+        due = due_for_provisioning(now)
+        with app.session() as session:
+            counts = dict(session.execute(
+                select(Sandbox.provider, func.count()).where(due).group_by(Sandbox.provider)).all())
+        if not counts:
+            return result
+        queue = _Queue(app, due, result)
+        workers: list[str] = []
+        for provider, count in sorted(counts.items()):
+            app.provider(provider)  # build it once here, not racing in the threads
+            limit = getattr(app.settings.daemon, f"{provider}_concurrency", 1)
+            workers += [provider] * max(1, min(limit, count))
+        with ThreadPoolExecutor(max_workers=len(workers), thread_name_prefix="provision") as pool:
+            for future in [pool.submit(_work, app, queue, provider) for provider in workers]:
+                future.result()  # re-raises a lost database connection
+    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
+    return result
+
+
+class _Queue:
+    """Hands each worker thread the next due sandbox of its provider, one claim at a time.
+
+    Claims are serialised in this process: claim_due treats our own worker id's lease as
+    free (so a crashed run of this same process can resume), which would otherwise let two
+    threads claim one sandbox. The `attempted` set keeps a sandbox to one try per sweep.
+    """
+
+    def __init__(self, app: App, due: ColumnElement, result: SweepResult):
+        self.app = app
+        self.due = due
+        self.result = result
+        self.attempted: set[str] = set()
+        self.lock = threading.Lock()
+
+    def next(self, provider: str) -> str | None:
+        with self.lock:
+            extra = [Sandbox.id.notin_(sorted(self.attempted))] if self.attempted else []
+            ids = claim_due(self.app, self.due, Sandbox.provider == provider, *extra, limit=1)
+            if not ids:
+                return None
+            self.attempted.add(ids[0])
+            self.result.due += 1
+            return ids[0]
+
+    def count(self, outcome: SweepResult) -> None:
+        with self.lock:
+            self.result.done += outcome.done
+            self.result.failed += outcome.failed
+            self.result.errors += outcome.errors
+
+
+def _work(app: App, queue: _Queue, provider: str) -> None:
+    while (sandbox_id := queue.next(provider)) is not None:
+        outcome = SweepResult(JOB)
+        try:
+            run_one(app, outcome, sandbox_id, lambda sid: provision_sandbox(app, sid, actor=ACTOR))
+        finally:
+            queue.count(outcome)

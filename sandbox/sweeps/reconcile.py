@@ -1,0 +1,106 @@
+"""Reconcile: a sandbox whose account or project was closed or deleted behind our back.
+
+Per provider, one list_managed(); live sandboxes (active, frozen, deleting) whose
+resource is listed as closed, or is not listed at all, are the due ones (found by
+cloud_id in SQL, not by walking every sandbox). A resource merely missing from the
+listing is probed once with read_tags: one that still answers was only moved out of the
+managed OUs / folders, and is left alone (logged); one the cloud no longer knows is gone.
+
+A gone sandbox gets, once (Milestone "closed_out_of_band"), an event with what the cloud
+said, its credentials dropped, and the move to `deleting`; then the ordinary teardown
+(finish_destroy) ends it `deleted` and cleans what is left around it (the AWS budget,
+the move to the closed OU). If that teardown fails, the expiry sweep retries it.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import delete, or_, select
+from sqlalchemy.exc import IntegrityError
+
+from sandbox.errors import ProviderError
+from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
+from sandbox.models import Credential, Milestone, Sandbox
+from sandbox.provider import ManagedResource
+from sandbox.service.app import App
+from sandbox.service.changes import finish_destroy
+from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.common import ACTOR, each_due, fail_provider, placement_of, providers_with
+
+log = logging.getLogger("sandbox.sweeps.reconcile")
+
+JOB = "reconcile"
+WATCHED = (ACTIVE, FROZEN, DELETING)
+MILESTONE = "closed_out_of_band"
+# What a cloud answers for an account / project it no longer has (GCP says 403 for
+# projects that do not exist, to hide which ids are taken).
+GONE_CODES = frozenset({"TargetNotFoundException", "AccountNotFoundException", "NOT_FOUND",
+                        "PERMISSION_DENIED"})
+
+
+def reconcile(app: App) -> SweepResult:
+    result = SweepResult(JOB)
+    with exclusive(app, JOB) as held:
+        if not held:
+            result.skipped = True
+            return result
+        now = app.now()
+        watched = [Sandbox.state.in_(WATCHED), Sandbox.cloud_id.is_not(None)]
+        for provider_name in providers_with(app, *watched):
+            try:
+                managed = app.provider(provider_name).list_managed()
+            except Exception as exc:  # noqa: BLE001
+                fail_provider(result, provider_name, "list_managed", exc)
+                continue
+            result.cloud_requests += 1
+            listed = {resource.cloud_id: resource for resource in managed}
+            closed = sorted(cid for cid, resource in listed.items() if resource.state == "closed")
+            gone_or_closed = or_(Sandbox.cloud_id.in_(closed), Sandbox.cloud_id.notin_(sorted(listed)))
+            each_due(app, result, [Sandbox.provider == provider_name, *watched, gone_or_closed],
+                     lambda sid: _reconcile_one(app, result, provider_name, sid, listed, now))
+    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
+    return result
+
+
+def _reconcile_one(app: App, result: SweepResult, provider_name: str, sandbox_id: str,
+                   listed: dict[str, ManagedResource], now: datetime) -> None:
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
+    resource = listed.get(sandbox.cloud_id)
+    if resource is not None:
+        cloud = {"cloud_state": resource.state, "location": resource.location}
+    else:
+        try:
+            app.provider(provider_name).read_tags(placement_of(sandbox))
+            result.cloud_requests += 1
+        except ProviderError as exc:
+            if exc.retryable or exc.code not in GONE_CODES:
+                raise
+            cloud = {"cloud_state": "not_found", "error": str(exc)}
+        else:
+            log.warning("outside_managed_locations sandbox=%s cloud_id=%s", sandbox_id, sandbox.cloud_id)
+            return
+    _mark_closed(app, sandbox_id, {"cloud_id": sandbox.cloud_id, **cloud}, now)
+    finish_destroy(app, sandbox_id, actor=ACTOR)
+
+
+def _mark_closed(app: App, sandbox_id: str, detail: dict, now: datetime) -> None:
+    """Once: the event, credentials dropped, and (from active / frozen) the move to deleting."""
+    try:
+        with app.session() as session:
+            sandbox = session.get(Sandbox, sandbox_id)
+            if session.get(Milestone, (sandbox_id, MILESTONE)) is not None:
+                return
+            session.add(Milestone(sandbox_id=sandbox_id, key=MILESTONE, at=now))
+            if sandbox.state in (ACTIVE, FROZEN):
+                transition(session, sandbox, DELETING, actor=ACTOR, action=MILESTONE, at=now,
+                           detail=detail, next_attempt_at=now)
+            else:
+                record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action=MILESTONE, at=now,
+                             detail=detail, from_state=sandbox.state, to_state=sandbox.state)
+            dropped = session.execute(delete(Credential).where(Credential.sandbox_id == sandbox_id)).rowcount
+        log.warning("closed_out_of_band sandbox=%s detail=%s credentials_dropped=%s", sandbox_id, detail, dropped)
+    except IntegrityError:
+        log.info("closed_out_of_band_already_marked sandbox=%s", sandbox_id)

@@ -1,0 +1,115 @@
+"""Cost tags and orphans.
+
+Per provider: one list_managed() (every account / project in the managed OUs / folders,
+with its tags), then
+  - drift: each live sandbox's tags against provider.desired_tags(sandbox.desired_tags);
+    missing or changed keys are set again (keys someone added are left alone), with a
+    "tags_repaired" event {before, after} and a "drift" finding resolved on the spot;
+  - orphans: listed resources no sandbox row owns become "orphan" findings (never
+    deleted: an admin decides); orphans no longer listed, or since adopted, are resolved.
+Tags come from the listing (it already read them); a live sandbox outside the managed
+locations falls back to read_tags.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from sandbox.lifecycle import ACTIVE, FAILED, FROZEN, PROVISIONING, record_event
+from sandbox.models import Sandbox
+from sandbox.provider import ManagedResource
+from sandbox.service.app import App
+from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.common import (ACTOR, chunks, each_due, fail_provider, placement_of, providers_with,
+                                   resolve_findings, upsert_finding)
+
+log = logging.getLogger("sandbox.sweeps.tags")
+
+JOB = "tags"
+LIVE = (ACTIVE, FROZEN)
+IN_FLIGHT = (PROVISIONING, FAILED)  # may own a cloud resource their cloud_id does not show yet
+
+
+def check_tags(app: App) -> SweepResult:
+    result = SweepResult(JOB)
+    with exclusive(app, JOB) as held:
+        if not held:
+            result.skipped = True
+            return result
+        now = app.now()
+        for provider_name in providers_with(app):
+            try:
+                managed = app.provider(provider_name).list_managed()
+            except Exception as exc:  # noqa: BLE001 - the other provider still gets checked
+                fail_provider(result, provider_name, "list_managed", exc)
+                continue
+            result.cloud_requests += 1
+            listed = {resource.cloud_id: resource for resource in managed}
+            each_due(app, result, [Sandbox.provider == provider_name, Sandbox.state.in_(LIVE),
+                                   Sandbox.cloud_id.is_not(None)],
+                     lambda sid: _check_one(app, result, provider_name, sid, listed, now))
+            _record_orphans(app, provider_name, managed, now)
+    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
+    return result
+
+
+def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: str,
+               listed: dict[str, ManagedResource], now: datetime) -> None:
+    provider = app.provider(provider_name)
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
+    placement = placement_of(sandbox)
+    if sandbox.cloud_id in listed:
+        current = dict(listed[sandbox.cloud_id].tags)
+    else:
+        current = provider.read_tags(placement)
+        result.cloud_requests += 1
+    desired = provider.desired_tags(sandbox.desired_tags)
+    drifted = sorted(key for key, value in desired.items() if current.get(key) != value)
+    if not drifted:
+        return
+    before = {key: current.get(key) for key in drifted}
+    after = {key: desired[key] for key in drifted}
+    detail = {"sandbox_id": sandbox_id, "keys": drifted, "before": before, "after": after}
+    try:
+        provider.tag(placement, sandbox.desired_tags)
+        result.cloud_requests += 1
+    except Exception:
+        upsert_finding(app, kind="drift", provider=provider_name, cloud_id=sandbox.cloud_id,
+                       sandbox_id=sandbox_id, now=now, detail=detail)
+        raise
+    with app.session() as session:
+        record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action="tags_repaired", at=now,
+                     detail={"before": before, "after": after})
+    upsert_finding(app, kind="drift", provider=provider_name, cloud_id=sandbox.cloud_id,
+                   sandbox_id=sandbox_id, now=now, detail=detail, resolved=True)
+    log.info("tags_repaired sandbox=%s cloud_id=%s keys=%s", sandbox_id, sandbox.cloud_id, ",".join(drifted))
+
+
+def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource], now: datetime) -> None:
+    owned_ids: set[str] = set()
+    ids = sorted({resource.cloud_id for resource in managed})
+    by_name: dict[str, list[str]] = {}
+    for resource in managed:
+        by_name.setdefault(resource.name, []).append(resource.cloud_id)
+    with app.session() as session:
+        for part in chunks(ids):
+            owned_ids.update(session.execute(select(Sandbox.cloud_id).where(
+                Sandbox.provider == provider_name, Sandbox.cloud_id.in_(part))).scalars())
+        # Half-provisioned sandboxes: the step store knows the id before cloud_id is set, and
+        # an AWS account created just before a crash carries the sandbox's name.
+        for name, progress in session.execute(select(Sandbox.name, Sandbox.progress).where(
+                Sandbox.provider == provider_name, Sandbox.state.in_(IN_FLIGHT))):
+            owned_ids.update(str(progress[key]) for key in ("account_id", "project_id") if progress.get(key))
+            owned_ids.update(by_name.get(name, ()))
+    orphans = [resource for resource in managed if resource.cloud_id not in owned_ids]
+    for resource in orphans:
+        upsert_finding(app, kind="orphan", provider=provider_name, cloud_id=resource.cloud_id, now=now,
+                       detail={"name": resource.name, "location": resource.location, "state": resource.state})
+    resolved = resolve_findings(app, kind="orphan", provider=provider_name, now=now,
+                                still_open=[r.cloud_id for r in orphans])
+    if orphans or resolved:
+        log.info("orphans provider=%s open=%d resolved=%d", provider_name, len(orphans), resolved)
