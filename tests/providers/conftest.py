@@ -1,0 +1,121 @@
+"""Fixtures for provider tests: a moto server over HTTP, and an in-memory StepStore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import boto3
+import pytest
+
+from emulators.aws import AwsEmulator
+from sandbox.config import AwsSettings
+
+
+class MemorySteps:
+    """A StepStore kept in dicts: what the service's database-backed one does, minus SQL.
+
+    Values go through the same JSON-able types the real store accepts; `progress` keeps
+    each message so tests can read what a user would have seen.
+    """
+
+    def __init__(self, values: dict[str, Any] | None = None):
+        self.values: dict[str, Any] = dict(values or {})
+        self.secrets: dict[tuple[str, str], str] = {}
+        self.messages: list[str] = []
+
+    def get(self, key: str) -> Any | None:
+        return self.values.get(key)
+
+    def put(self, key: str, value: Any) -> None:
+        self.values[key] = value
+
+    def get_secret(self, member_email: str, name: str) -> str | None:
+        return self.secrets.get((member_email, name))
+
+    def put_secret(self, member_email: str, name: str, value: str) -> None:
+        self.secrets[(member_email, name)] = value
+
+    def progress(self, message: str) -> None:
+        self.messages.append(message)
+
+
+@pytest.fixture(scope="session")
+def aws_emulator():
+    emulator = AwsEmulator()
+    emulator.start()
+    yield emulator
+    emulator.stop()
+
+
+@pytest.fixture
+def aws_url(aws_emulator, monkeypatch):
+    """A freshly reset moto endpoint; no AWS credentials or config reach boto3."""
+    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_PROFILE", "AWS_DEFAULT_PROFILE"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    aws_emulator.reset()
+    return aws_emulator.url
+
+
+@pytest.fixture
+def aws_settings(aws_url) -> AwsSettings:
+    return AwsSettings(endpoint_url=aws_url, poll_seconds=0.01, poll_timeout_seconds=5,
+                       max_attempts=2, departments={"default": "default"})
+
+
+class AwsAdmin:
+    """boto3 against the emulator, to arrange and inspect the cloud's state in tests."""
+
+    def __init__(self, url: str):
+        self.url = url
+        self.org = self.client("organizations")
+        self.sts = self.client("sts")
+        self.budgets = self.client("budgets")
+
+    def client(self, service: str, **keys: str) -> Any:
+        keys = keys or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+        return boto3.client(service, endpoint_url=self.url, region_name="us-east-1", **keys)
+
+    def management_account(self) -> str:
+        return self.sts.get_caller_identity()["Account"]
+
+    def member_iam(self, account_id: str) -> Any:
+        creds = self.sts.assume_role(
+            RoleArn=f"arn:aws:iam::{account_id}:role/OrganizationAccountAccessRole",
+            RoleSessionName="test")["Credentials"]
+        return self.client("iam", aws_access_key_id=creds["AccessKeyId"],
+                           aws_secret_access_key=creds["SecretAccessKey"],
+                           aws_session_token=creds["SessionToken"])
+
+    def ou_tree(self) -> dict[str, str]:
+        """Every OU by path, walking from the root."""
+        root = self.org.list_roots()["Roots"][0]["Id"]
+        tree, todo = {}, [("", root)]
+        while todo:
+            path, parent = todo.pop()
+            pages = self.org.get_paginator("list_organizational_units_for_parent")
+            for page in pages.paginate(ParentId=parent):
+                for ou in page["OrganizationalUnits"]:
+                    tree[f"{path}/{ou['Name']}"] = ou["Id"]
+                    todo.append((f"{path}/{ou['Name']}", ou["Id"]))
+        return tree
+
+    def parent_path(self, account_id: str) -> str:
+        parent = self.org.list_parents(ChildId=account_id)["Parents"][0]["Id"]
+        return {v: k for k, v in self.ou_tree().items()}.get(parent, "/")
+
+    def accounts(self) -> list[dict[str, Any]]:
+        pages = self.org.get_paginator("list_accounts").paginate()
+        return [a for page in pages for a in page["Accounts"]]
+
+    def tags(self, account_id: str) -> dict[str, str]:
+        return {t["Key"]: t["Value"]
+                for t in self.org.list_tags_for_resource(ResourceId=account_id)["Tags"]}
+
+
+@pytest.fixture
+def aws_admin(aws_url) -> AwsAdmin:
+    return AwsAdmin(aws_url)
