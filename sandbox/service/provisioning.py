@@ -62,16 +62,22 @@ def _record_failure(app: App, sandbox_id: str, actor: str, exc: SandboxError, *,
         sandbox = session.get(Sandbox, sandbox_id)
         attempts = sandbox.attempts + 1
         max_attempts = app.settings.daemon.max_attempts
-        if retryable and attempts < max_attempts:
+        will_retry = retryable and attempts < max_attempts
+        if will_retry:
             base = parse_duration(app.settings.daemon.retry_backoff, "[daemon] retry_backoff")
             delay = base * (2 ** (attempts - 1))
             update_guarded(session, sandbox, attempts=attempts, last_error=message,
                            next_attempt_at=now + min(delay, timedelta(hours=6)))
             record_event(session, sandbox_id=sandbox_id, actor=actor, action="provision_retry", at=now,
                          detail={"error": message, "attempt": attempts})
-            log.warning("provision_retry sandbox=%s attempt=%d error=%r", sandbox_id, attempts, message)
-            raise ProviderError(f"{message} (attempt {attempts} of {max_attempts}; it will be retried)",
-                                retryable=True, code=getattr(exc, "code", ""))
+    if will_retry:
+        # Raised after the session committed: raised inside it, the rollback undid the
+        # attempt count and the backoff, so the sandbox was retried at once, forever.
+        log.warning("provision_retry sandbox=%s attempt=%d error=%r", sandbox_id, attempts, message)
+        raise ProviderError(f"{message} (attempt {attempts} of {max_attempts}; it will be retried)",
+                            retryable=True, code=getattr(exc, "code", ""))
+    with app.session() as session:
+        sandbox = session.get(Sandbox, sandbox_id)
         transition(session, sandbox, FAILED, actor=actor, action="provision_failed", at=now,
                    detail={"error": message, "attempt": attempts}, attempts=attempts, last_error=message,
                    next_attempt_at=None)
