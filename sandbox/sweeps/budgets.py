@@ -101,6 +101,9 @@ def _apply(app: App, provider_name: str, sandbox_id: str,
                        sandbox_id=sandbox_id, now=now,
                        detail={"reason": f"{provider_name} has no cost source; spend is unknown"})
         return
+    # One period serves every sandbox, so it starts before the younger ones existed.
+    born = sandbox.created_at.date()
+    daily = {day: amount for day, amount in daily.items() if day >= born}
     spend = _store_samples(app, sandbox_id, provider_name, daily, now)
     _apply_thresholds(app, sandbox_id, spend, now)
 

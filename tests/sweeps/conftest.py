@@ -80,6 +80,24 @@ class Aws:
         post(self.url + "/moto-api/static/ce/cost-and-usage-results",
              {"account_id": MANAGEMENT_ACCOUNT, "results": results})
 
+    def recorded_targets(self) -> Counter:
+        """X-Amz-Target of every request moto recorded since start_recording."""
+        with urllib.request.urlopen(self.url + "/moto-api/recorder/download-recording", timeout=10) as resp:
+            lines = resp.read().decode().splitlines()
+        return Counter(json.loads(line)["headers"].get("X-Amz-Target", "") for line in lines if line)
+
+
+@pytest.fixture
+def moto_recorder(aws, tmp_path, monkeypatch):
+    """moto's own request recorder, writing to this test's directory while the test runs."""
+    from moto.moto_api import recorder  # the in-process server's recorder
+
+    monkeypatch.setattr(recorder, "_location", str(tmp_path / "moto_recording"))
+    post(aws.url + "/moto-api/recorder/reset-recording", {})
+    post(aws.url + "/moto-api/recorder/start-recording", {})
+    yield aws
+    post(aws.url + "/moto-api/recorder/stop-recording", {})
+
 
 class Gcp:
     """The emulator over HTTP: Google's REST paths for out-of-band changes, /emulator/ to look."""
@@ -118,7 +136,10 @@ def request(method: str, url: str, body: Any = None) -> Any:
     req = urllib.request.Request(url, data=data, method=method, headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(req, timeout=10) as response:
         raw = response.read()
-    return json.loads(raw) if raw else None
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:  # moto-api answers some calls in plain text
+        return raw.decode()
 
 
 def post(url: str, body: Any) -> Any:
