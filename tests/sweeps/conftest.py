@@ -118,6 +118,23 @@ class Gcp:
     def members(self, project_id: str) -> set[str]:
         return set().union(*self.bindings(project_id).values())
 
+    def folder(self, path: str) -> str:
+        """folders/N of a display-name path from the organization."""
+        from emulators.gcp import DEFAULT_ORGANIZATION
+
+        parent, folders = DEFAULT_ORGANIZATION, self.state()["folders"]
+        for part in path.strip("/").split("/"):
+            parent = next(f["name"] for f in folders if f["parent"] == parent
+                          and f["displayName"] == part and f["state"] == "ACTIVE")
+        return parent
+
+    def create_project(self, project_id: str, parent: str) -> None:
+        request("POST", f"{self.url}/v3/projects", {"projectId": project_id, "parent": parent,
+                                                    "displayName": project_id})
+
+    def purge_deleted(self) -> None:
+        request("POST", self.url + "/emulator/purge-deleted", {})
+
     def set_labels(self, project_id: str, labels: dict[str, str]) -> None:
         request("PATCH", f"{self.url}/v3/projects/{project_id}?updateMask=labels", {"labels": labels})
 
