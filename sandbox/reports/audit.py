@@ -1,0 +1,53 @@
+"""audit: the event log of the period, oldest first, filtered by --sandbox (an id, an id
+prefix or a sandbox name), --actor (an e-mail, or "daemon") and --action (an event name
+such as extend, freeze, denied_access). Also the count of events per action.
+"""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from sandbox.models import Event, Sandbox
+from sandbox.reports.base import Report, Section, count, iso
+from sandbox.reports.query import ReportParams
+
+COLUMNS = ("id", "at", "sandbox_id", "actor", "action", "from_state", "to_state", "detail")
+_ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
+
+
+def build_audit(session: Session, p: ReportParams) -> Report:
+    where = _filters(p)
+    events = session.execute(
+        select(Event.id, Event.at, Event.sandbox_id, Event.actor, Event.action, Event.from_state, Event.to_state,
+               Event.detail).where(*where).order_by(Event.at, Event.id))
+    rows = [{"id": e.id, "at": iso(e.at), "sandbox_id": e.sandbox_id, "actor": e.actor, "action": e.action,
+             "from_state": e.from_state, "to_state": e.to_state, "detail": e.detail or {}} for e in events]
+    by_action = [{"action": a, "events": count(n)} for a, n in session.execute(
+        select(Event.action, func.count()).where(*where).group_by(Event.action)
+        .order_by(func.count().desc(), Event.action))]
+    return Report(
+        kind="audit", title="Audit log", generated_at=p.now,
+        parameters={**p.period(), "filters": {"sandbox": p.sandbox, "actor": p.actor, "action": p.action}},
+        totals={"events": count(session.execute(select(func.count()).select_from(Event).where(*where)).scalar())},
+        sections=[Section("events", "Events", COLUMNS, rows),
+                  Section("by_action", "Events by action", ("action", "events"), by_action)],
+    )
+
+
+def _filters(p: ReportParams) -> list:
+    where = [Event.at >= p.start, Event.at < p.end]
+    if p.sandbox:
+        ref = p.sandbox.lower()
+        named = select(Sandbox.id).where(Sandbox.name == ref)
+        if _ID_PREFIX.match(ref):
+            where.append(Event.sandbox_id.startswith(ref, autoescape=True) | Event.sandbox_id.in_(named))
+        else:
+            where.append(Event.sandbox_id.in_(named))
+    if p.actor:
+        where.append(Event.actor == p.actor.lower())
+    if p.action:
+        where.append(Event.action == p.action.lower())
+    return where
