@@ -401,5 +401,32 @@ def daemon(ctx, once, jobs):
     sys.exit(run_daemon(ctx.settings, once=once, jobs=jobs))
 
 
+# ---- reports -------------------------------------------------------------------------
+
+@main.command()
+@click.argument("kind", metavar="KIND")
+@click.option("--since", metavar="DATE", help="First UTC day, YYYY-MM-DD (default: 29 days before --until).")
+@click.option("--until", metavar="DATE", help="Last UTC day, inclusive (default: today).")
+@click.option("--group-by", metavar="GROUP", help="usage, cost, html: owner, department (default), template, provider.")
+@click.option("--format", "fmt", metavar="FORMAT", default="table", show_default=True,
+              help="table, csv, json or html (html needs --out).")
+@click.option("--out", metavar="FILE", help="Write to FILE (atomically) instead of printing.")
+@click.option("--days", metavar="N", help="expiring: look N days ahead (default 7).")
+@click.option("--sandbox", "sandbox_ref", metavar="ID", help="audit: one sandbox (id, id prefix or name).")
+@click.option("--actor", metavar="EMAIL", help="audit: events by this actor (or daemon).")
+@click.option("--action", metavar="NAME", help="audit: events of this action, e.g. extend.")
+@pass_ctx
+def report(ctx, kind, since, until, group_by, fmt, out, days, sandbox_ref, actor, action):
+    """Admin reports. KIND: usage, cost, expiring, compliance or audit (see docs/reports.md)."""
+    from sandbox.reports import run_report
+
+    result = run_report(ctx.app, ctx.identity, kind, since=since, until=until, group_by=group_by, fmt=fmt,
+                        out=out, days=days, sandbox=sandbox_ref, actor=actor, action=action)
+    if result.path is not None:
+        click.echo(f"wrote {result.path}", err=True)
+    else:
+        click.echo(result.text, nl=False)
+
+
 if __name__ == "__main__":
     main()
