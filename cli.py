@@ -97,7 +97,8 @@ def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, title: 
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Piped output is not cut to 80 columns: ids and e-mails must survive a grep.
+    console = Console(width=None if sys.stdout.isatty() else 200)
     if isinstance(data, list):
         if not data:
             click.echo("(none)")
@@ -105,7 +106,7 @@ def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, title: 
         table = Table(title=title)
         cols = columns or tuple(data[0])
         for col in cols:
-            table.add_column(col)
+            table.add_column(col, overflow="fold")
         for row in data:
             table.add_row(*(_cell(row.get(c)) for c in cols))
         console.print(table)

@@ -43,17 +43,28 @@ gcp_folder = "engineering"
 
 
 class Sandbox:
-    """Runs the real `sandbox` command in a subprocess, as a user would."""
+    """Runs the `sandbox` command: in-process through click's runner (fast), or as a real
+    subprocess where the process boundary matters (imports, exit codes of the script)."""
 
     def __init__(self, config: Path):
         self.config = config
 
     def __call__(self, *args: str, user: str = "alice@example.com", stdin: str | None = None,
-                 check: bool = False) -> subprocess.CompletedProcess:
-        env = {"PATH": "/usr/bin:/bin", "SANDBOX_USER": user, "HOME": str(self.config.parent)}
-        result = subprocess.run(
-            [sys.executable, str(ROOT / "cli.py"), "--config", str(self.config), *args],
-            capture_output=True, text=True, env=env, input=stdin, cwd=ROOT, timeout=120)
+                 check: bool = False, subprocess_: bool = False):
+        argv = ["--config", str(self.config), *args]
+        if subprocess_:
+            env = {"PATH": "/usr/bin:/bin", "SANDBOX_USER": user, "HOME": str(self.config.parent)}
+            result = subprocess.run([sys.executable, str(ROOT / "cli.py"), *argv], capture_output=True,
+                                    text=True, env=env, input=stdin, cwd=ROOT, timeout=120)
+        else:
+            from click.testing import CliRunner
+
+            from cli import main
+
+            result = CliRunner().invoke(main, argv, input=stdin, env={"SANDBOX_USER": user,
+                                                                       "SANDBOX_CONFIG": None,
+                                                                       "SANDBOX_SECRET_KEY": None})
+            result.returncode = result.exit_code
         if check and result.returncode != 0:
             raise AssertionError(f"sandbox {' '.join(args)} failed: {result.stderr}")
         return result

@@ -43,7 +43,7 @@ def test_bad_input_is_one_line(sandbox_cli, db_url, args, fragments):
 
 
 def test_wrong_flag_is_click_usage_error(sandbox_cli):
-    result = sandbox_cli("list", "--colour")
+    result = sandbox_cli("list", "--colour", subprocess_=True)
     assert result.returncode == 2 and "No such option" in result.stderr and "Traceback" not in result.stderr
 
 
@@ -62,7 +62,7 @@ def test_malformed_config_names_key(tmp_path):
 
 def test_unreachable_database_is_one_line(tmp_path):
     cli = Sandbox(write_config(tmp_path / "c.toml", "postgresql+psycopg://nobody@127.0.0.1:9/none"))
-    assert_one_line_error(cli("list"), "cannot reach the database")
+    assert_one_line_error(cli("list", subprocess_=True), "cannot reach the database")
 
 
 def test_destroy_without_yes_on_non_terminal_changes_nothing(sandbox_cli, db_url):
