@@ -87,11 +87,11 @@ def sandbox_view(sandbox: Sandbox, members: list[Member] | None = None) -> dict[
         "state": sandbox.state,
         "cloud_id": sandbox.cloud_id,
         "location": sandbox.location,
-        "created_at": _iso(sandbox.created_at),
-        "expires_at": _iso(sandbox.expires_at),
-        "frozen_at": _iso(sandbox.frozen_at),
-        "delete_after": _iso(sandbox.delete_after),
-        "deleted_at": _iso(sandbox.deleted_at),
+        "created_at": iso_utc(sandbox.created_at),
+        "expires_at": iso_utc(sandbox.expires_at),
+        "frozen_at": iso_utc(sandbox.frozen_at),
+        "delete_after": iso_utc(sandbox.delete_after),
+        "deleted_at": iso_utc(sandbox.deleted_at),
         "extension_count": sandbox.extension_count,
         "budget_usd": None if sandbox.budget_usd is None else float(sandbox.budget_usd),
         "spend_usd": None if sandbox.spend_usd is None else float(sandbox.spend_usd),
@@ -106,5 +106,5 @@ def sandbox_view(sandbox: Sandbox, members: list[Member] | None = None) -> dict[
     return view
 
 
-def _iso(value) -> str | None:
-    return value.isoformat().replace("+00:00", "Z") if value else None
+def iso_utc(value) -> str | None:
+    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z") if value else None

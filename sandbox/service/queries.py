@@ -13,7 +13,7 @@ from sandbox.lifecycle import ACTIVE, FINAL_STATES, FROZEN, STATES, record_event
 from sandbox.models import Event, Member, Sandbox
 from sandbox.provider import Member as PlanMember
 from sandbox.provider import Placement
-from sandbox.service.access import find_sandbox, member_emails, require, sandbox_view
+from sandbox.service.access import find_sandbox, iso_utc, member_emails, require, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan
 from sandbox.service.steps import DbStepStore
@@ -57,7 +57,7 @@ def event_view(event: Event) -> dict[str, Any]:
     return {
         "id": event.id,
         "sandbox_id": event.sandbox_id,
-        "at": event.at.isoformat().replace("+00:00", "Z"),
+        "at": iso_utc(event.at),
         "actor": event.actor,
         "action": event.action,
         "from_state": event.from_state,
