@@ -20,7 +20,6 @@ one message, for the highest, and a freeze if any of them freezes.
 from __future__ import annotations
 
 import logging
-from collections import defaultdict
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -32,9 +31,9 @@ from sandbox.models import CostSample, Milestone, Sandbox
 from sandbox.notices import queue_notice
 from sandbox.service.app import App
 from sandbox.service.changes import freeze_sandbox
-from sandbox.sweeps.base import SweepResult, claim_due, exclusive
-from sandbox.sweeps.common import (ACTOR, BATCH, chunks, fail_provider, placement_of, providers_with,
-                                   resolve_findings, run_one, upsert_finding)
+from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.common import (ACTOR, Stop, each_due, fail_provider, placement_of, providers_with,
+                                   resolve_findings, upsert_finding)
 
 log = logging.getLogger("sandbox.sweeps.budgets")
 
@@ -44,7 +43,7 @@ LOOKBACK = timedelta(days=90)
 SOURCES = {"aws": "aws-ce"}
 
 
-def read_budgets(app: App) -> SweepResult:
+def read_budgets(app: App, *, stop: Stop | None = None) -> SweepResult:
     result = SweepResult(JOB)
     with exclusive(app, JOB) as held:
         if not held:
@@ -53,13 +52,14 @@ def read_budgets(app: App) -> SweepResult:
         now = app.now()
         live = [Sandbox.state.in_(LIVE), Sandbox.cloud_id.is_not(None)]
         for provider_name in providers_with(app, *live):
-            _read_provider(app, result, provider_name, now, live)
+            _read_provider(app, result, provider_name, now, live, stop)
     log.info("sweep_done job=%s due=%d done=%d failed=%d requests=%d",
              JOB, result.due, result.done, result.failed, result.cloud_requests)
     return result
 
 
-def _read_provider(app: App, result: SweepResult, provider_name: str, now: datetime, live: list) -> None:
+def _read_provider(app: App, result: SweepResult, provider_name: str, now: datetime, live: list,
+                   stop: Stop | None) -> None:
     with app.session() as session:
         rows = session.execute(select(Sandbox.id, Sandbox.cloud_id, Sandbox.location, Sandbox.created_at)
                                .where(Sandbox.provider == provider_name, *live)).all()
@@ -83,12 +83,9 @@ def _read_provider(app: App, result: SweepResult, provider_name: str, now: datet
 
     # Claim each sandbox for its own writes (an owner extending it holds the lease meanwhile;
     # a sandbox busy elsewhere is simply read again next sweep).
-    for part in chunks([row.id for row in rows], BATCH):
-        ids = claim_due(app, Sandbox.id.in_(part), *live, limit=len(part))
-        result.due += len(ids)
-        for sandbox_id in ids:
-            run_one(app, result, sandbox_id,
-                    lambda sid: _apply(app, provider_name, sid, by_cloud_id, now))
+    ids = [row.id for row in rows]
+    each_due(app, result, [Sandbox.id.in_(ids), *live],
+             lambda sid: _apply(app, provider_name, sid, by_cloud_id, now), stop=stop)
 
 
 def _apply(app: App, provider_name: str, sandbox_id: str,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -25,28 +26,64 @@ BATCH = 50  # sandboxes leased at a time; small enough that a lease never runs o
 IN_CHUNK = 500  # ids per IN (...) list
 
 
+Stop = Callable[[], bool]
+
+# Sandboxes a thread of this process is working on, by worker id. claim_due (like the
+# service's leased()) treats a lease held by our own worker id as free, so that a
+# restarted run can resume; two sweeps running at once in one daemon (APScheduler runs
+# jobs in a thread pool) would otherwise both take the same sandbox.
+_in_hand: set[tuple[str, str]] = set()
+_in_hand_lock = threading.Lock()
+
+
+def take_in_hand(app: App, sandbox_ids: Iterable[str]) -> list[str]:
+    """Those of `sandbox_ids` no other thread of this process holds, now held by the caller."""
+    with _in_hand_lock:
+        free = [sid for sid in sandbox_ids if (app.worker_id, sid) not in _in_hand]
+        _in_hand.update((app.worker_id, sid) for sid in free)
+    return free
+
+
+def _drop_from_hand(app: App, sandbox_id: str) -> None:
+    with _in_hand_lock:
+        _in_hand.discard((app.worker_id, sandbox_id))
+
+
 def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
              handle: Callable[[str], Any], *, attempted: set[str] | None = None,
-             batch: int = BATCH) -> None:
+             batch: int = BATCH, stop: Stop | None = None) -> None:
     """Claim due sandboxes batch by batch and handle each; one failure never stops the rest.
 
     `attempted` (shared by the steps of one sweep) keeps a sandbox from being handled
-    twice in a run, e.g. when its handler failed and left it still matching.
+    twice in a run, e.g. when its handler failed and left it still matching. `stop`
+    (the daemon's shutdown flag) is checked between sandboxes; the rest of a claimed
+    batch is released untouched.
     """
     attempted = set() if attempted is None else attempted
     conditions = list(conditions)
-    while True:
+    while not (stop and stop()):
         extra = [Sandbox.id.notin_(sorted(attempted))] if attempted else []
         ids = claim_due(app, *conditions, *extra, limit=batch)
         if not ids:
             return
         attempted.update(ids)
-        result.due += len(ids)
-        for sandbox_id in ids:
-            run_one(app, result, sandbox_id, handle)
+        mine = take_in_hand(app, ids)
+        result.due += len(mine)
+        left = list(mine)
+        try:
+            while left and not (stop and stop()):
+                run_one(app, result, left.pop(0), handle, in_hand=True)
+        finally:  # stopping (or the database went away): hand back what was not started
+            for sandbox_id in left:
+                _drop_from_hand(app, sandbox_id)
+            if left and stop and stop():
+                release_all(app, left)
+        if left:
+            return
 
 
-def run_one(app: App, result: SweepResult, sandbox_id: str, handle: Callable[[str], Any]) -> None:
+def run_one(app: App, result: SweepResult, sandbox_id: str, handle: Callable[[str], Any], *,
+            in_hand: bool = False) -> None:
     """Handle one leased sandbox, count the outcome, give the lease back."""
     try:
         handle(sandbox_id)
@@ -58,7 +95,11 @@ def run_one(app: App, result: SweepResult, sandbox_id: str, handle: Callable[[st
         result.errors.append(f"sandbox {sandbox_id}: {exc}")
         log.warning("sweep_item_failed job=%s sandbox=%s error=%r", result.job, sandbox_id, str(exc))
     finally:
-        release(app, sandbox_id)
+        try:
+            release(app, sandbox_id)
+        finally:
+            if in_hand:
+                _drop_from_hand(app, sandbox_id)
 
 
 def release_all(app: App, sandbox_ids: Iterable[str]) -> None:

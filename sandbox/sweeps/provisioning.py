@@ -22,7 +22,7 @@ from sandbox.models import Sandbox
 from sandbox.service.app import App
 from sandbox.service.provisioning import provision_sandbox
 from sandbox.sweeps.base import SweepResult, claim_due, exclusive
-from sandbox.sweeps.common import ACTOR, run_one
+from sandbox.sweeps.common import ACTOR, Stop, run_one, take_in_hand
 
 log = logging.getLogger("sandbox.sweeps.provision")
 
@@ -40,7 +40,7 @@ def due_for_provisioning(now: datetime) -> ColumnElement:
                 Sandbox.next_attempt_at.is_not(None), Sandbox.next_attempt_at <= now)
 
 
-def provision_due(app: App) -> SweepResult:
+def provision_due(app: App, *, stop: Stop | None = None) -> SweepResult:
     result = SweepResult(JOB)
     with exclusive(app, JOB) as held:
         if not held:
@@ -53,7 +53,7 @@ def provision_due(app: App) -> SweepResult:
                 select(Sandbox.provider, func.count()).where(due).group_by(Sandbox.provider)).all())
         if not counts:
             return result
-        queue = _Queue(app, due, result)
+        queue = _Queue(app, due, result, stop)
         workers: list[str] = []
         for provider, count in sorted(counts.items()):
             app.provider(provider)  # build it once here, not racing in the threads
@@ -74,8 +74,9 @@ class _Queue:
     threads claim one sandbox. The `attempted` set keeps a sandbox to one try per sweep.
     """
 
-    def __init__(self, app: App, due: ColumnElement, result: SweepResult):
+    def __init__(self, app: App, due: ColumnElement, result: SweepResult, stop: Stop | None):
         self.app = app
+        self.stop = stop
         self.due = due
         self.result = result
         self.attempted: set[str] = set()
@@ -83,13 +84,16 @@ class _Queue:
 
     def next(self, provider: str) -> str | None:
         with self.lock:
-            extra = [Sandbox.id.notin_(sorted(self.attempted))] if self.attempted else []
-            ids = claim_due(self.app, self.due, Sandbox.provider == provider, *extra, limit=1)
-            if not ids:
-                return None
-            self.attempted.add(ids[0])
-            self.result.due += 1
-            return ids[0]
+            while not (self.stop and self.stop()):
+                extra = [Sandbox.id.notin_(sorted(self.attempted))] if self.attempted else []
+                ids = claim_due(self.app, self.due, Sandbox.provider == provider, *extra, limit=1)
+                if not ids:
+                    return None
+                self.attempted.add(ids[0])
+                if take_in_hand(self.app, ids):  # else another sweep thread of ours has it
+                    self.result.due += 1
+                    return ids[0]
+            return None
 
     def count(self, outcome: SweepResult) -> None:
         with self.lock:
@@ -102,6 +106,7 @@ def _work(app: App, queue: _Queue, provider: str) -> None:
     while (sandbox_id := queue.next(provider)) is not None:
         outcome = SweepResult(JOB)
         try:
-            run_one(app, outcome, sandbox_id, lambda sid: provision_sandbox(app, sid, actor=ACTOR))
+            run_one(app, outcome, sandbox_id, lambda sid: provision_sandbox(app, sid, actor=ACTOR),
+                    in_hand=True)
         finally:
             queue.count(outcome)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_
 from sqlalchemy.exc import IntegrityError
 
 from sandbox.errors import ProviderError
@@ -27,7 +27,7 @@ from sandbox.provider import ManagedResource
 from sandbox.service.app import App
 from sandbox.service.changes import finish_destroy
 from sandbox.sweeps.base import SweepResult, exclusive
-from sandbox.sweeps.common import ACTOR, each_due, fail_provider, placement_of, providers_with
+from sandbox.sweeps.common import ACTOR, Stop, each_due, fail_provider, placement_of, providers_with
 
 log = logging.getLogger("sandbox.sweeps.reconcile")
 
@@ -40,7 +40,7 @@ GONE_CODES = frozenset({"TargetNotFoundException", "AccountNotFoundException", "
                         "PERMISSION_DENIED"})
 
 
-def reconcile(app: App) -> SweepResult:
+def reconcile(app: App, *, stop: Stop | None = None) -> SweepResult:
     result = SweepResult(JOB)
     with exclusive(app, JOB) as held:
         if not held:
@@ -59,7 +59,7 @@ def reconcile(app: App) -> SweepResult:
             closed = sorted(cid for cid, resource in listed.items() if resource.state == "closed")
             gone_or_closed = or_(Sandbox.cloud_id.in_(closed), Sandbox.cloud_id.notin_(sorted(listed)))
             each_due(app, result, [Sandbox.provider == provider_name, *watched, gone_or_closed],
-                     lambda sid: _reconcile_one(app, result, provider_name, sid, listed, now))
+                     lambda sid: _reconcile_one(app, result, provider_name, sid, listed, now), stop=stop)
     log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
     return result
 

@@ -23,7 +23,7 @@ from sandbox.models import Sandbox
 from sandbox.provider import ManagedResource
 from sandbox.service.app import App
 from sandbox.sweeps.base import SweepResult, exclusive
-from sandbox.sweeps.common import (ACTOR, chunks, each_due, fail_provider, placement_of, providers_with,
+from sandbox.sweeps.common import (ACTOR, Stop, chunks, each_due, fail_provider, placement_of, providers_with,
                                    resolve_findings, upsert_finding)
 
 log = logging.getLogger("sandbox.sweeps.tags")
@@ -33,7 +33,7 @@ LIVE = (ACTIVE, FROZEN)
 IN_FLIGHT = (PROVISIONING, FAILED)  # may own a cloud resource their cloud_id does not show yet
 
 
-def check_tags(app: App) -> SweepResult:
+def check_tags(app: App, *, stop: Stop | None = None) -> SweepResult:
     result = SweepResult(JOB)
     with exclusive(app, JOB) as held:
         if not held:
@@ -50,7 +50,7 @@ def check_tags(app: App) -> SweepResult:
             listed = {resource.cloud_id: resource for resource in managed}
             each_due(app, result, [Sandbox.provider == provider_name, Sandbox.state.in_(LIVE),
                                    Sandbox.cloud_id.is_not(None)],
-                     lambda sid: _check_one(app, result, provider_name, sid, listed, now))
+                     lambda sid: _check_one(app, result, provider_name, sid, listed, now), stop=stop)
             _record_orphans(app, provider_name, managed, now)
     log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
     return result
