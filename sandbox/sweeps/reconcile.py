@@ -9,7 +9,9 @@ managed OUs / folders, and is left alone (logged); one the cloud no longer knows
 A gone sandbox gets, once (Milestone "closed_out_of_band"), an event with what the cloud
 said, its credentials dropped, and the move to `deleting`; then the ordinary teardown
 (finish_destroy) ends it `deleted` and cleans what is left around it (the AWS budget,
-the move to the closed OU). If that teardown fails, the expiry sweep retries it.
+the move to the closed OU). If that teardown fails, the expiry sweep retries it. A
+`deleting` sandbox whose own teardown already asked for the close gets no such event:
+that close was ours, only its last step was cut short.
 """
 
 from __future__ import annotations
@@ -82,8 +84,14 @@ def _reconcile_one(app: App, result: SweepResult, provider_name: str, sandbox_id
         else:
             log.warning("outside_managed_locations sandbox=%s cloud_id=%s", sandbox_id, sandbox.cloud_id)
             return
-    _mark_closed(app, sandbox_id, {"cloud_id": sandbox.cloud_id, **cloud}, now)
+    if not (sandbox.state == DELETING and _close_was_ours(sandbox)):
+        _mark_closed(app, sandbox_id, {"cloud_id": sandbox.cloud_id, **cloud}, now)
     finish_destroy(app, sandbox_id, actor=ACTOR)
+
+
+def _close_was_ours(sandbox: Sandbox) -> bool:
+    """Our own teardown asked for the close (AWS) / delete (GCP) and stopped short after."""
+    return bool(sandbox.progress.get("close_requested") or sandbox.progress.get("delete_requested"))
 
 
 def _mark_closed(app: App, sandbox_id: str, detail: dict, now: datetime) -> None:

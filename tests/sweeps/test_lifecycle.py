@@ -42,8 +42,8 @@ def test_whole_life_from_request_to_deleted(provider, bootstrapped, clock, aws, 
     assert warnings() == 0  # seven days out: nothing yet
 
     clock._now = expires - timedelta(days=3) + timedelta(minutes=1)
-    run(app, "expiry")
-    run(app, "expiry")  # a second pass inside the same window sends nothing
+    assert run(app, "expiry").due == 1
+    assert run(app, "expiry").due == 0  # a second pass inside the same window finds nothing due
     assert warnings() == 1
 
     clock._now = expires - timedelta(hours=23)
