@@ -300,6 +300,18 @@ def admin_generate_key():
     click.echo(generate_key())
 
 
+@admin.command(name="rotate-key")
+@click.option("--new-key-file", metavar="PATH", help="File holding the new key (else env SANDBOX_NEW_SECRET_KEY).")
+@pass_ctx
+def admin_rotate_key(ctx, new_key_file):
+    """Re-encrypt every stored secret with a new key, then switch [secrets] key to it."""
+    from sandbox.service import rotate_key
+
+    done = rotate_key(ctx.app, ctx.identity, new_key_file=new_key_file)
+    click.echo(f"re-encrypted {done['rows']} secrets of {done['sandboxes']} sandboxes with the new key; "
+               "now set SANDBOX_SECRET_KEY (or [secrets] key / key_file) to it")
+
+
 # ---- templates -----------------------------------------------------------------------
 
 @main.group()
