@@ -51,12 +51,45 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
+def one_line(text: Any) -> str:
+    """A message quoting user input (a path, a value) stays one line, and the input's
+    control characters (terminal escapes, bidi overrides) are shown escaped, not obeyed."""
+    import unicodedata
+
+    flat = " ".join(str(text).splitlines()).strip()
+    return "".join(repr(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in flat)
+
+
+class OneLineUsageError(click.UsageError):
+    """click's usage errors (unknown option, missing argument) as one line, like ours."""
+
+    def __init__(self, exc: click.UsageError):
+        super().__init__(exc.format_message(), exc.ctx)
+        self.exit_code = exc.exit_code
+
+    def show(self, file=None) -> None:
+        hint = f" (see: {self.ctx.command_path} --help)" if self.ctx is not None else ""
+        click.echo(f"error: {one_line(self.format_message())}{hint}", err=True)
+
+
 class SandboxGroup(click.Group):
     """Turns every domain error into one line on stderr and a non-zero exit."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
 
     def invoke(self, ctx):
         try:
             return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:  # `sandbox admin` alone: the group's help
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
         except (click.exceptions.Exit, click.Abort, click.ClickException):
             raise
         except KeyboardInterrupt:
@@ -68,9 +101,10 @@ class SandboxGroup(click.Group):
             if os.environ.get("SANDBOX_DEBUG"):
                 raise
             if isinstance(exc, SandboxError):
-                click.echo(f"error: {exc}", err=True)
+                click.echo(f"error: {one_line(exc)}", err=True)
                 sys.exit(exc.exit_code)
-            click.echo(f"internal error: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+            first = str(exc).splitlines()[0] if str(exc).strip() else ""
+            click.echo(f"internal error: {type(exc).__name__}: {one_line(first)}"
                        " (set SANDBOX_DEBUG=1 for a traceback)", err=True)
             sys.exit(70)
 
