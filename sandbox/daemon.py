@@ -147,8 +147,10 @@ class Daemon:
                               exc_info=not isinstance(exc, SandboxError))
         seconds = time.monotonic() - started
         self.metrics.observe(result, seconds, crashed=crashed)
-        log.info("job_done job=%s due=%d done=%d failed=%d skipped=%s seconds=%.3f",
-                 name, result.due, result.done, result.failed, result.skipped, seconds)
+        idle = not (result.due or result.failed or result.skipped)  # a quiet heartbeat
+        log.log(logging.DEBUG if idle else logging.INFO,
+                "job_done job=%s due=%d done=%d failed=%d skipped=%s seconds=%.3f",
+                name, result.due, result.done, result.failed, result.skipped, seconds)
         return result
 
     def run_once(self, names: list[str]) -> list[SweepResult]:

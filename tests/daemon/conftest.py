@@ -154,3 +154,121 @@ def queue_notices(app, count: int = 1, members: list[str] | None = None, kind: s
         for i in range(count):
             queue_notice(session, sandbox, kind, app.now(), lead=f"{i + 1}h")
     return view["id"]
+
+
+# ---- sandboxes against moto -------------------------------------------------------------
+
+# The fewest AWS calls per sandbox (no budget, no access keys, no policy): the tests here
+# are about who does the work, not about what the work builds.
+FAST_TEMPLATE = """
+provider = "aws"
+description = "Console login only: the cheapest sandbox to provision."
+kind = "individual"
+default_ttl = "7d"
+max_ttl = "30d"
+approval_required = false
+
+[aws]
+console_login = true
+access_keys = false
+policies = []
+"""
+
+
+@pytest.fixture
+def fast_templates(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("templates")
+    (folder / "fast.toml").write_text(FAST_TEMPLATE)
+    return folder
+
+
+class CountingProvider:
+    """The real provider, with every provision() call counted per sandbox (instrumentation:
+    the work still happens in moto). `before` runs ahead of each call (a fault, say)."""
+
+    def __init__(self, inner, calls, before=None):
+        self.inner = inner
+        self.calls = calls
+        self.before = before
+        self._lock = threading.Lock()
+
+    def provision(self, plan, steps):
+        with self._lock:
+            self.calls[plan.sandbox_id] += 1
+            number = sum(self.calls.values())
+        if self.before is not None:
+            self.before(number)
+        return self.inner.provision(plan, steps)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+def request_many(app, count: int, template: str = "fast") -> list[str]:
+    from sandbox.service import request_sandbox
+
+    return [request_sandbox(app, ALICE, template)["id"] for _ in range(count)]
+
+
+def events_by_sandbox(app, action: str) -> dict[str, int]:
+    from collections import Counter
+
+    from sqlmodel import select
+
+    from sandbox.models import Event
+
+    with app.session() as session:
+        return Counter(session.exec(select(Event.sandbox_id).where(Event.action == action)).all())
+
+
+def accounts_by_email(aws_url: str) -> dict[str, int]:
+    from collections import Counter
+
+    import boto3
+
+    org = boto3.client("organizations", endpoint_url=aws_url, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    pages = org.get_paginator("list_accounts").paginate()
+    return Counter(a["Email"] for page in pages for a in page["Accounts"])
+
+
+# ---- the real command ---------------------------------------------------------------------
+
+ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
+
+
+def write_config(path, db_url: str, aws_url: str = DEAD_URL, gcp_url: str = DEAD_URL, **sections):
+    """The test settings (tests.conftest.make_settings) as a sandbox.toml the CLI reads."""
+    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+    from sandbox.secrets import generate_key
+
+    raw = {
+        "database": {"url": db_url},
+        "secrets": {"key": generate_key()},
+        "identity": {"email": ALICE.email, "department": "engineering"},
+        "admin": {"users": ["admin@example.com"]},
+        "aws": {"endpoint_url": aws_url, "poll_seconds": 0.01, "max_attempts": 2},
+        "gcp": {"endpoint": gcp_url, "organization": DEFAULT_ORGANIZATION,
+                "billing_account": DEFAULT_BILLING_ACCOUNT, "poll_seconds": 0.01, "max_attempts": 2},
+        "departments.engineering": {"aws_ou": "engineering", "gcp_folder": "engineering"},
+    }
+    for section, values in sections.items():
+        raw.setdefault(section, {}).update(values)
+    # JSON strings, numbers, booleans and lists of them are valid TOML values.
+    path.write_text("".join(f"[{section}]\n" + "".join(f"{k} = {json.dumps(v)}\n" for k, v in values.items())
+                            for section, values in raw.items()))
+    return path
+
+
+def daemon_command(config, *args: str) -> list[str]:
+    import sys
+
+    return [sys.executable, str(ROOT / "cli.py"), "--config", str(config), "daemon", *args]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """No AWS profile or key of the machine reaches the subprocess; moto takes any key."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
+    env.update(extra)
+    return env
