@@ -46,6 +46,7 @@ class Sandbox(SQLModel, table=True):
     __table_args__ = (
         Index("ix_sandbox_owner_state", "owner", "state"),
         Index("ix_sandbox_state_expires", "state", "expires_at"),
+        Index("ix_sandbox_state_next_attempt", "state", "next_attempt_at"),  # the queues
     )
 
     id: str = Field(primary_key=True, max_length=8)

@@ -107,6 +107,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_sandbox_owner_state', ['owner', 'state'], unique=False)
         batch_op.create_index(batch_op.f('ix_sandbox_provider'), ['provider'], unique=False)
         batch_op.create_index('ix_sandbox_state_expires', ['state', 'expires_at'], unique=False)
+        batch_op.create_index('ix_sandbox_state_next_attempt', ['state', 'next_attempt_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_sandbox_template'), ['template'], unique=False)
 
     op.create_table('cost_sample',
@@ -178,6 +179,7 @@ def downgrade() -> None:
     with op.batch_alter_table('sandbox', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_sandbox_template'))
         batch_op.drop_index('ix_sandbox_state_expires')
+        batch_op.drop_index('ix_sandbox_state_next_attempt')
         batch_op.drop_index(batch_op.f('ix_sandbox_provider'))
         batch_op.drop_index('ix_sandbox_owner_state')
         batch_op.drop_index(batch_op.f('ix_sandbox_department'))
