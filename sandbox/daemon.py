@@ -201,11 +201,21 @@ class Daemon:
             return
         self.stop_event.set()
         log.info("stopping reason=%s running=%s", reason, ",".join(self._running) or "-")
-        if self.scheduler is not None and self.scheduler.running:
+        if self.scheduler is not None:
             # Not from the signal handler itself: it may have interrupted the scheduler
             # while it held one of its (non-reentrant) locks.
-            threading.Thread(target=self.scheduler.shutdown, kwargs={"wait": False},
-                             name="scheduler-stop", daemon=True).start()
+            threading.Thread(target=self._stop_scheduler, name="scheduler-stop", daemon=True).start()
+
+    def _stop_scheduler(self) -> None:
+        from apscheduler.schedulers import SchedulerNotRunningError
+
+        deadline = time.monotonic() + 10
+        while not self.scheduler.running and self._serving and time.monotonic() < deadline:
+            time.sleep(0.05)  # a signal between serve()'s check and start(): wait for it to run
+        try:
+            self.scheduler.shutdown(wait=False)
+        except SchedulerNotRunningError:
+            pass
 
     def wait_idle(self, timeout: float) -> bool:
         deadline = time.monotonic() + timeout
