@@ -20,6 +20,7 @@ from sandbox.models import Sandbox
 from sandbox.reports.base import Report, Section, iso, money
 from sandbox.reports.query import ReportParams
 
+ACTIONS = ("warn", "freeze", "delete")  # the order of rows due at the same instant
 COLUMNS = ("due_at", "action", "lead", "overdue", "sandbox_id", "name", "owner", "department", "template",
            "provider", "state", "expires_at", "delete_after", "spend_usd", "budget_usd")
 _FIELDS = (Sandbox.id, Sandbox.name, Sandbox.owner, Sandbox.department, Sandbox.template, Sandbox.provider,
@@ -37,7 +38,7 @@ def build_expiring(session: Session, p: ReportParams) -> Report:
                     due=lambda s: s.expires_at, now=p.now)
     deletes = _rows(session, "delete", Sandbox.state == FROZEN, Sandbox.delete_after < p.horizon,
                     due=lambda s: s.delete_after, now=p.now)
-    rows = sorted(warns + freezes + deletes, key=lambda r: (r["due_at"], r["sandbox_id"], r["action"]))
+    rows = sorted(warns + freezes + deletes, key=lambda r: (r["due_at"], ACTIONS.index(r["action"]), r["sandbox_id"]))
     return Report(
         kind="expiring", title=f"Expiring in the next {p.days} days", generated_at=p.now,
         parameters={"days": p.days, "from": iso(p.now), "to": iso(p.horizon)},

@@ -101,6 +101,7 @@ def _svg(fig: Any, chart_id: str) -> str:
         fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # drop the XML declaration and DOCTYPE: inline SVG needs neither
+    text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about matplotlib itself
     prefix = re.sub(r"[^A-Za-z0-9-]", "-", chart_id) + "-"
     text = re.sub(r'\bid="', f'id="{prefix}', text)
     text = re.sub(r'(xlink:href|href)="#', rf'\1="#{prefix}', text)

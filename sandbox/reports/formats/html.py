@@ -47,7 +47,7 @@ def render_html(report: Report, overview: dict[str, Any]) -> str:
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8">',
-        f'<meta http-equiv="Content-Security-Policy" content="{escape(CSP)}">',
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">',  # a constant without double quotes
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>Sandbox Cloud: {escape(report.title)}</title>",
         f"<style>{CSS}</style></head><body>",
