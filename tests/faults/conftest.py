@@ -1,0 +1,194 @@
+"""Fixtures for the fault-injection tests.
+
+The clouds are the session's moto and GCP emulator (tests/conftest.py, reset before each
+test); the databases are SQLite and PostgreSQL through `db_url`. A Stack is one test's
+config: the same settings in process (App) and as a sandbox.toml for the real command in
+a subprocess, sharing one secrets key so either side can read what the other stored.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy.engine import make_url
+
+from sandbox.config import Settings, parse_settings
+from sandbox.secrets import generate_key
+from tests.conftest import ADMIN, ALICE
+
+ROOT = Path(__file__).resolve().parents[2]
+
+# The cheapest AWS sandbox (one IAM user with a console password; no budget, no key,
+# no policy): for tests about who does the work rather than what the work builds.
+FAST_AWS_TEMPLATE = """
+provider = "aws"
+description = "Console login only."
+kind = "individual"
+default_ttl = "7d"
+max_ttl = "30d"
+max_extensions = 10
+grace_period = "3d"
+
+[aws]
+console_login = true
+access_keys = false
+policies = []
+"""
+
+
+def raw_config(db_url: str, aws_url: str, gcp_url: str, **overrides: dict[str, Any]) -> dict[str, Any]:
+    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+
+    raw: dict[str, Any] = {
+        "database": {"url": db_url},
+        "secrets": {"key": generate_key()},
+        "identity": {"email": ALICE.email, "department": "engineering"},
+        "admin": {"users": [ADMIN.email]},
+        "quotas": {"max_live_per_user": 0},
+        "aws": {"endpoint_url": aws_url, "poll_seconds": 0.01, "poll_timeout_seconds": 10, "max_attempts": 1},
+        "gcp": {"endpoint": gcp_url, "organization": DEFAULT_ORGANIZATION,
+                "billing_account": DEFAULT_BILLING_ACCOUNT, "poll_seconds": 0.01, "max_attempts": 2},
+        "daemon": {"retry_backoff": "1m", "aws_concurrency": 1, "gcp_concurrency": 1},
+        "departments": {"engineering": {"aws_ou": "engineering", "gcp_folder": "engineering"}},
+    }
+    for section, values in overrides.items():
+        raw.setdefault(section, {}).update(values)
+    return raw
+
+
+def to_toml(raw: dict[str, Any]) -> str:
+    """Enough TOML for our config: tables of scalars and lists, and one level of sub-tables."""
+    lines: list[str] = []
+    for section, values in raw.items():
+        lines.append(f"[{section}]")
+        nested = {k: v for k, v in values.items() if isinstance(v, dict)}
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items() if k not in nested]
+        for name, table in nested.items():
+            lines.append(f"[{section}.{name}]")
+            lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """No AWS profile or key of the machine reaches the subprocess; moto takes any key."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": "testing",
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
+           "PYTHONDONTWRITEBYTECODE": "1"}
+    env.update(extra)
+    return env
+
+
+class Stack:
+    """One test's configuration, as in-process Apps and as the real CLI in a subprocess."""
+
+    def __init__(self, folder: Path, raw: dict[str, Any]):
+        self.folder = folder
+        self.raw = raw
+        self.config = folder / "sandbox.toml"
+        self.config.write_text(to_toml(raw))
+        self.settings: Settings = parse_settings(raw, str(self.config))
+        self._apps: list = []
+
+    def app(self, *, clock=None, worker_id: str | None = None, url: str | None = None):
+        """An App (own engine and pool) on this stack's database, or on `url` (a proxy)."""
+        from sandbox.db import make_engine
+        from sandbox.service import build_app
+
+        kwargs = {"worker_id": worker_id} if worker_id else {}
+        engine = make_engine(url) if url else None
+        application = build_app(self.settings, clock=clock, engine=engine, **kwargs)
+        self._apps.append(application)
+        return application
+
+    def with_database(self, url: str) -> "Stack":
+        """The same stack (same key) whose config points at another database URL."""
+        raw = {**self.raw, "database": {"url": url}}
+        other = Stack.__new__(Stack)
+        other.folder, other.raw, other._apps = self.folder, raw, self._apps
+        other.config = self.folder / f"sandbox-{make_url(url).port}.toml"
+        other.config.write_text(to_toml(raw))
+        other.settings = parse_settings(raw, str(other.config))
+        return other
+
+    def command(self, *args: str) -> list[str]:
+        return [sys.executable, str(ROOT / "cli.py"), "--config", str(self.config), *args]
+
+    def cli(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout,
+                              env=clean_env(**env), cwd=self.folder)
+
+    def close(self) -> None:
+        for application in self._apps:
+            application.engine.dispose()
+
+
+@pytest.fixture
+def fast_templates(tmp_path_factory) -> Path:
+    folder = tmp_path_factory.mktemp("templates")
+    (folder / "fast.toml").write_text(FAST_AWS_TEMPLATE)
+    return folder
+
+
+@pytest.fixture
+def make_stack(tmp_path, db_url, aws_url, gcp_url, fast_templates):
+    """make_stack(aws_url=..., **sections) -> Stack on this test's database and clouds."""
+    stacks: list[Stack] = []
+
+    def build(*, aws: str | None = None, **sections: dict[str, Any]) -> Stack:
+        sections.setdefault("templates", {"dirs": [str(fast_templates)]})
+        folder = tmp_path / f"stack{len(stacks)}"
+        folder.mkdir()
+        stacks.append(Stack(folder, raw_config(db_url, aws or aws_url, gcp_url, **sections)))
+        return stacks[-1]
+
+    yield build
+    for stack in stacks:
+        stack.close()
+
+
+@pytest.fixture
+def pg_only(db_url):
+    if not db_url.startswith("postgresql"):
+        pytest.skip("a PostgreSQL scenario (the server going away); SQLite is a local file")
+    return db_url
+
+
+@pytest.fixture
+def pg_proxy(pg_only):
+    """A TcpProxy in front of this test's PostgreSQL, and the database URL through it."""
+    from tests.faults.proxies import TcpProxy
+
+    url = make_url(pg_only)
+    proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
+    proxy.url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture
+def aws_proxy(aws_url):
+    from tests.faults.proxies import AwsFaultProxy
+
+    proxy = AwsFaultProxy(aws_url)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(autouse=True)
+def _no_machine_aws_credentials(monkeypatch):
+    """In-process boto3 sees moto's dummy keys, never the machine's profile."""
+    for var in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    monkeypatch.delenv("SANDBOX_FAULT_CRASH_AFTER", raising=False)
+    monkeypatch.delenv("SANDBOX_SECRET_KEY", raising=False)
+    monkeypatch.delenv("SANDBOX_DEBUG", raising=False)
