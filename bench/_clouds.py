@@ -1,0 +1,226 @@
+"""The emulated clouds for the benchmarks, each in its own process.
+
+    python bench/_clouds.py aws    # moto behind a counting / latency proxy; prints its URL
+    python bench/_clouds.py gcp    # the GCP emulator, request log off; prints its URL
+
+Why separate processes: the daemon under test must not share its GIL (nor its RSS) with
+moto or the emulator, or the benchmark measures the emulators instead of the daemon.
+
+AWS: moto has no request counter and no latency knob, so a small threaded HTTP proxy sits
+in front of it. Every request other than /moto-api/ is counted (by X-Amz-Target or
+Action) and, when asked, delayed before it is forwarded. The proxy's own endpoints:
+    GET    /_bench/stats      {"requests": N, "by_action": {...}}
+    DELETE /_bench/stats      zero the counts
+    POST   /_bench/config     {"latency_ms": N}
+GCP: the emulator has these natively (GET /emulator/stats, POST /emulator/config).
+
+Parent side: `CloudProcess.start("aws")` runs one and gives its URL, counts and knobs.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade",
+              "trailer", "content-length"}
+
+
+# ---- the proxy (runs in the cloud process) -------------------------------------------
+
+class _ProxyState:
+    def __init__(self, upstream: str):
+        parts = urlsplit(upstream)
+        self.host, self.port = parts.hostname, parts.port
+        self.latency_ms = 0
+        self.counts: Counter = Counter()
+        self.lock = threading.Lock()
+        self.local = threading.local()
+
+    def connection(self, fresh: bool = False) -> http.client.HTTPConnection:
+        conn = getattr(self.local, "conn", None)
+        if conn is None or fresh:
+            if conn is not None:
+                conn.close()
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=120)
+            self.local.conn = conn
+        return conn
+
+
+class _ProxyHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    server: "_ProxyServer"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
+        pass
+
+    def do_GET(self) -> None:
+        state = self.server.state
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        if self.path.startswith("/_bench/"):
+            return self._control(state, body)
+        if not self.path.startswith("/moto-api/"):
+            with state.lock:
+                state.counts[_action(self.headers, body)] += 1
+            if state.latency_ms:
+                time.sleep(state.latency_ms / 1000)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
+        for attempt in range(2):
+            conn = state.connection(fresh=attempt > 0)
+            try:
+                conn.request(self.command, self.path, body=body, headers=headers)
+                response = conn.getresponse()
+                payload = response.read()
+                break
+            except (http.client.HTTPException, OSError):
+                if attempt:
+                    raise
+        self.send_response(response.status)
+        for key, value in response.getheaders():
+            if key.lower() not in HOP_BY_HOP and key.lower() not in ("server", "date"):
+                self.send_header(key, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def _control(self, state: _ProxyState, body: bytes) -> None:
+        if self.command == "POST" and self.path == "/_bench/config":
+            state.latency_ms = int(json.loads(body or b"{}").get("latency_ms", 0))
+        elif self.command == "DELETE" and self.path == "/_bench/stats":
+            with state.lock:
+                state.counts.clear()
+        with state.lock:
+            doc = {"requests": sum(state.counts.values()), "by_action": dict(state.counts),
+                   "latency_ms": state.latency_ms}
+        payload = json.dumps(doc).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+
+def _action(headers: Any, body: bytes) -> str:
+    target = headers.get("X-Amz-Target")
+    if target:
+        return target
+    try:
+        form = parse_qs(body.decode("utf-8", "replace"))
+        if "Action" in form:
+            return form["Action"][0]
+    except ValueError:
+        pass
+    return "other"
+
+
+class _ProxyServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+    def __init__(self, address: tuple[str, int], state: _ProxyState):
+        super().__init__(address, _ProxyHandler)
+        self.state = state
+
+
+def _serve(kind: str, port: int) -> None:
+    import logging
+
+    logging.disable(logging.CRITICAL)  # a log line per request would cost more than the request
+    sys.path.insert(0, str(ROOT))
+    if kind == "aws":
+        from emulators.aws import AwsEmulator
+
+        moto = AwsEmulator().start()
+        server = _ProxyServer(("127.0.0.1", port), _ProxyState(moto))
+        print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
+        server.serve_forever()
+    else:
+        from emulators.gcp import GcpEmulator
+
+        emulator = GcpEmulator("127.0.0.1", port, polls_before_done=1)
+        print(emulator.bind(), flush=True)
+        emulator.serve_forever()
+
+
+# ---- the parent side --------------------------------------------------------------------
+
+class CloudProcess:
+    """One emulated cloud in a child process, with its request count and latency knob."""
+
+    def __init__(self, kind: str, process: subprocess.Popen, url: str):
+        self.kind, self.process, self.url = kind, process, url
+
+    @classmethod
+    def start(cls, kind: str) -> "CloudProcess":
+        process = subprocess.Popen([sys.executable, __file__, kind], stdout=subprocess.PIPE,
+                                   stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+        url = process.stdout.readline().strip()
+        if not url.startswith("http"):
+            process.kill()
+            raise RuntimeError(f"the {kind} emulator did not start")
+        return cls(kind, process, url)
+
+    def _call(self, method: str, path: str, body: dict | None = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method,
+                                         headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+        return json.loads(raw) if raw.strip() else None
+
+    def requests(self) -> int:
+        """API requests received since the last reset_counts()."""
+        if self.kind == "aws":
+            return self._call("GET", "/_bench/stats")["requests"]
+        return self._call("GET", "/emulator/stats")["total"]
+
+    def by_action(self) -> dict[str, int]:
+        if self.kind == "aws":
+            return self._call("GET", "/_bench/stats")["by_action"]
+        return self._call("GET", "/emulator/stats")["requests"]
+
+    def reset_counts(self) -> None:
+        self._call("DELETE", "/_bench/stats" if self.kind == "aws" else "/emulator/stats")
+
+    def set_latency(self, latency_ms: int) -> None:
+        self._call("POST", "/_bench/config" if self.kind == "aws" else "/emulator/config",
+                   {"latency_ms": latency_ms})
+
+    def reset(self) -> None:
+        """Every account / project gone (the latency setting survives on AWS only)."""
+        self._call("POST", "/moto-api/reset" if self.kind == "aws" else "/emulator/reset")
+        self.reset_counts()
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def __enter__(self) -> "CloudProcess":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+if __name__ == "__main__":
+    _serve(sys.argv[1], int(os.environ.get("BENCH_CLOUD_PORT", "0")))
