@@ -132,7 +132,9 @@ def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, title: 
     from rich.table import Table
 
     # Piped output is not cut to 80 columns: ids and e-mails must survive a grep.
-    console = Console(width=None if sys.stdout.isatty() else 200)
+    # Values are data, not markup: a deny reason like "[/x]" crashed rich's markup parser
+    # and "[red]" restyled the table; control characters are escaped by _cell.
+    console = Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False)
     if isinstance(data, list):
         if not data:
             click.echo("(none)")
@@ -158,7 +160,7 @@ def _cell(value: Any) -> str:
         return "-"
     if isinstance(value, (list, dict)):
         return json.dumps(value, default=str) if value else "-"
-    return str(value)
+    return one_line(value)
 
 
 def progress_printer(output: str):
