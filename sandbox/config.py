@@ -203,6 +203,7 @@ def load_settings(explicit: str | None = None) -> Settings:
 
 
 def parse_settings(raw: dict[str, Any], source: str) -> Settings:
+    raw = dict(raw)  # the caller's dict stays whole: parsing it twice gives the same settings
     departments_raw = raw.pop("departments", None)
     settings = _build(Settings, raw, source, "")
     if departments_raw is not None:
@@ -278,6 +279,12 @@ def current_identity(settings: Settings) -> Identity:
     if not email:
         email = f"{getpass.getuser()}@localhost"
     email = email.strip().lower()
+    # The acting user is written to the audit trail (even when refused), so it must fit
+    # the column and carry no control characters; a full check_email is left to the
+    # commands that create something, since <login>@localhost is a fine reader.
+    if len(email) > 254 or any(ch.isspace() or not ch.isprintable() for ch in email):
+        raise ConfigError(f"the acting user {email[:80]!r} (SANDBOX_USER or [identity] email) is not an "
+                          "e-mail address: at most 254 characters, no spaces or control characters")
     department = os.environ.get("SANDBOX_DEPARTMENT") or settings.identity.department
     admins = {u.strip().lower() for u in settings.admin.users}
     return Identity(email=email, department=department, is_admin=email in admins)
