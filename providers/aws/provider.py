@@ -1,6 +1,7 @@
 """AwsProvider: one member account per sandbox in an AWS Organization.
 
 Step keys this provider keeps in the StepStore (all plain JSON values):
+  create_started     the root e-mail, saved just before CreateAccount is sent
   create_request_id  CreateAccount request being polled (None once it FAILED)
   create_failure     FailureReason of the last FAILED request, for the audit trail
   account_id         the member account
@@ -109,12 +110,15 @@ class AwsProvider:
         email = self.settings.email_pattern.format(name=plan.name)
         if not request_id:
             # A crash after CreateAccount but before its request id was saved must not
-            # make a second account: the deterministic e-mail finds the first one.
-            account_id = self.org.find_account_by_email(email, plan.name)
+            # make a second account: the deterministic e-mail finds the first one. Only
+            # look when an earlier attempt got that far: listing every account of a big
+            # organization before each new one would cost hundreds of calls.
+            account_id = self.org.find_account_by_email(email, plan.name) if steps.get("create_started") else None
             if account_id:
                 steps.progress(f"found account {account_id} for {plan.name}")
                 steps.put("account_id", account_id)
                 return account_id
+            steps.put("create_started", email)
             steps.progress(f"creating account {plan.name}")
             request_id = self.org.create_account(email, plan.name, self.desired_tags(plan.tags))
             steps.put("create_request_id", request_id)

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from sqlmodel import select
 
 from sandbox.durations import parse_duration
-from sandbox.errors import IllegalTransitionError, ProviderError, SandboxError
+from sandbox.errors import DatabaseUnavailableError, IllegalTransitionError, ProviderError, SandboxError
 from sandbox.lifecycle import ACTIVE, FAILED, PROVISIONING, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
 from sandbox.notices import queue_notice
@@ -42,6 +42,10 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
             placement = provider.provision(plan, steps)
         except ProviderError as exc:
             return _record_failure(app, sandbox_id, actor, exc, retryable=exc.retryable)
+        except DatabaseUnavailableError:
+            # Not the sandbox's fault: recorded as a failure (should the server be back by
+            # now) it would wait for an admin. Left provisioning, the next sweep resumes it.
+            raise
         except SandboxError as exc:  # a missing secrets key, say: fixable, then retried by an admin
             return _record_failure(app, sandbox_id, actor, exc, retryable=False)
         with app.session() as session:

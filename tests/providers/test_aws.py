@@ -182,13 +182,27 @@ def test_resume_finds_the_account_by_email_when_no_request_id_was_saved(bootstra
     # The process died after CreateAccount, before the request id was saved.
     status = aws_admin.org.create_account(Email="aws+alice-1a2b3c4d@example.com",
                                           AccountName=plan.name)["CreateAccountStatus"]
-    steps = MemorySteps()
+    steps = MemorySteps({"create_started": "aws+alice-1a2b3c4d@example.com"})
 
     placement = bootstrapped.provision(plan, steps)
 
     assert placement.cloud_id == status["AccountId"]
     assert len(aws_admin.accounts()) == 2
     assert steps.get("create_request_id") is None
+
+
+def test_first_attempt_does_not_list_the_organization(bootstrapped, aws_admin):
+    """Only a retry pays for the e-mail search; a first attempt goes straight to CreateAccount."""
+    plan = make_plan()
+    # An account with the same e-mail made by someone else: a first attempt must not adopt it.
+    aws_admin.org.create_account(Email="aws+alice-1a2b3c4d@example.com", AccountName="stranger")
+    steps = MemorySteps()
+
+    bootstrapped.provision(plan, steps)
+
+    assert steps.get("create_started") == "aws+alice-1a2b3c4d@example.com"
+    assert steps.get("create_request_id")
+    assert len(aws_admin.accounts()) == 3
 
 
 def test_provision_without_an_organization_asks_for_bootstrap(provider, aws_admin):
@@ -483,7 +497,6 @@ def test_failed_account_creation_is_reported_and_forgotten(reason, retryable):
     provider, factory = stubbed_provider()
     org = factory.stub("organizations")
     stub_ou_lookup(org, "sandbox", "active", "default")
-    org.add_response("list_accounts", {"Accounts": []})
     org.add_response("create_account", create_status("IN_PROGRESS"), {
         "Email": "aws+alice-1a2b3c4d@example.com", "AccountName": "alice-1a2b3c4d",
         "RoleName": "OrganizationAccountAccessRole", "Tags": ANY})
