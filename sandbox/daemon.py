@@ -131,8 +131,8 @@ class Daemon:
             try:
                 if name == "notify":
                     result = deliver_notifications(self.app, self.notifier, stop=self.stop_event.is_set)
-                else:
-                    result = self.jobs[name](self.app)
+                else:  # sweeps check the flag between sandboxes and hand back unstarted leases
+                    result = self.jobs[name](self.app, stop=self.stop_event.is_set)
             except Exception as exc:  # noqa: BLE001 - a failed run is counted and retried next time
                 crashed = True
                 message = _describe(exc)
