@@ -76,12 +76,17 @@ def db_url(request, tmp_path):
         path = tmp_path / "sandbox.db"
         shutil.copy(request.getfixturevalue("_sqlite_template"), path)
         return f"sqlite:///{path}"
-    url = request.getfixturevalue("_pg_server_url")
-    engine = create_engine(url)
+    return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture
+def pg_url(_pg_server_url):
+    """The run's PostgreSQL database, emptied: for scenarios that exist only on PostgreSQL."""
+    engine = create_engine(_pg_server_url)
     with engine.begin() as conn:
         conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
     engine.dispose()
-    return url
+    return _pg_server_url
 
 
 # ---- clouds --------------------------------------------------------------------------

@@ -43,14 +43,19 @@ def moto_process():
         process.wait(10)
 
 
+@pytest.fixture
+def db_url(pg_url):
+    """Replicas and connection loss are PostgreSQL scenarios (SQLite refuses a second daemon:
+    tests/daemon/test_daemon.py), so this module runs on PostgreSQL only."""
+    return pg_url
+
+
 def _states(app) -> Counter:
     with app.session() as session:
         return Counter(dict(session.execute(select(Sandbox.state, func.count()).group_by(Sandbox.state)).all()))
 
 
 def test_two_replicas_provision_each_sandbox_exactly_once(db_url, make_app, fast_templates, moto_process):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("several replicas need PostgreSQL; on SQLite a second daemon is refused")
     sections = {"quotas": {"max_live_per_user": 0}, "templates": {"dirs": [str(fast_templates)]}}
     replicas = [make_app(aws_url=moto_process, worker_id=f"replica-{n}", **sections) for n in range(2)]
     bootstrap(replicas[0], ADMIN, ["aws"])
@@ -96,8 +101,6 @@ def test_two_replicas_provision_each_sandbox_exactly_once(db_url, make_app, fast
 
 def test_database_lost_mid_sweep_is_logged_retried_and_nothing_doubles(db_url, make_app, fast_templates,
                                                                          aws_url, caplog):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("connection loss is a PostgreSQL scenario")
     app = make_app(aws_url=aws_url, quotas={"max_live_per_user": 0},
                    templates={"dirs": [str(fast_templates)]}, daemon={"aws_concurrency": 2})
     bootstrap(app, ADMIN, ["aws"])
