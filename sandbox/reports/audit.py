@@ -11,8 +11,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from sandbox.models import Event, Sandbox
-from sandbox.reports.base import Report, Section, count, iso
-from sandbox.reports.query import ReportParams
+from sandbox.reports.base import Report, Section, count
+from sandbox.reports.query import ReportParams, iso_text
 
 COLUMNS = ("id", "at", "sandbox_id", "actor", "action", "from_state", "to_state", "detail")
 _ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
@@ -21,9 +21,9 @@ _ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
 def build_audit(session: Session, p: ReportParams) -> Report:
     where = _filters(p)
     events = session.execute(
-        select(Event.id, Event.at, Event.sandbox_id, Event.actor, Event.action, Event.from_state, Event.to_state,
+        select(Event.id, iso_text(p, Event.at).label("at"), Event.sandbox_id, Event.actor, Event.action, Event.from_state, Event.to_state,
                Event.detail).where(*where).order_by(Event.at, Event.id))
-    rows = [{"id": e.id, "at": iso(e.at), "sandbox_id": e.sandbox_id, "actor": e.actor, "action": e.action,
+    rows = [{"id": e.id, "at": e.at, "sandbox_id": e.sandbox_id, "actor": e.actor, "action": e.action,
              "from_state": e.from_state, "to_state": e.to_state, "detail": e.detail or {}} for e in events]
     by_action = [{"action": a, "events": count(n)} for a, n in session.execute(
         select(Event.action, func.count()).where(*where).group_by(Event.action)

@@ -199,6 +199,14 @@ def utc_day(p: ReportParams, expr: ColumnElement) -> ColumnElement:
     return func.date(expr)
 
 
+def iso_text(p: ReportParams, expr: ColumnElement) -> ColumnElement:
+    """A timestamp as 2026-01-05T12:00:00Z, formatted by the database: long lists (the
+    audit log) skip a datetime object and an isoformat() per row."""
+    if p.is_postgres:
+        return func.to_char(func.timezone("UTC", expr), 'YYYY-MM-DD"T"HH24:MI:SS"Z"')
+    return func.strftime("%Y-%m-%dT%H:%M:%SZ", expr)  # SQLite keeps naive UTC text
+
+
 def median_by(session, p: ReportParams, key: ColumnElement | None, value: ColumnElement,
               *where: ColumnElement) -> dict[Any, float]:
     """Median of `value` per `key` (or overall, under key None), computed in SQL.

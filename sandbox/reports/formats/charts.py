@@ -17,11 +17,12 @@ ACCENT = "#2f6fb3"
 STATE_COLOURS = {"requested": "#9aa5b1", "provisioning": "#f0b429", "active": "#2f9e44",
                  "frozen": "#4dabf7", "deleting": "#e8590c", "failed": "#c92a2a"}
 MAX_BARS = 15
+WIDTH_IN = 8.0
 MAX_LABEL = 40
 
 
 def spend_over_time(rows: list[dict], chart_id: str = "spend-over-time") -> str:
-    fig, ax = _figure(chart_id, height=3.0)
+    fig, ax = _figure(chart_id, height=3.0, left=0.09)
     days = [date.fromisoformat(r["day"]) for r in rows]
     amounts = [r["spend_usd"] or 0.0 for r in rows]
     if any(amounts):
@@ -41,9 +42,10 @@ def spend_over_time(rows: list[dict], chart_id: str = "spend-over-time") -> str:
 
 def spend_by_group(rows: list[dict], group_by: str, chart_id: str = "spend-by-group") -> str:
     shown = rows[:MAX_BARS]
-    fig, ax = _figure(chart_id, height=max(2.2, 0.38 * len(shown) + 1.0))
+    labels = [_label(r["group"]) for r in reversed(shown)]
+    height = max(2.2, 0.38 * len(shown) + 1.0)
+    fig, ax = _figure(chart_id, height=height, left=_room_for(labels), bottom=0.55 / height, top=1 - 0.3 / height)
     if shown:
-        labels = [_label(r["group"]) for r in reversed(shown)]
         amounts = [r["spend_usd"] or 0.0 for r in reversed(shown)]
         bars = ax.barh(labels, amounts, color=ACCENT)
         ax.bar_label(bars, labels=[f"{a:,.2f}" for a in amounts], padding=3, fontsize=8)
@@ -57,7 +59,7 @@ def spend_by_group(rows: list[dict], group_by: str, chart_id: str = "spend-by-gr
 
 
 def sandboxes_by_state(rows: list[dict], chart_id: str = "live-by-state") -> str:
-    fig, ax = _figure(chart_id, height=2.6)
+    fig, ax = _figure(chart_id, height=2.6, left=0.09)
     states = [r["state"] for r in rows]
     counts = [r["sandboxes"] for r in rows]
     bars = ax.bar(states, counts, color=[STATE_COLOURS.get(s, ACCENT) for s in states])
@@ -69,16 +71,26 @@ def sandboxes_by_state(rows: list[dict], chart_id: str = "live-by-state") -> str
     return _svg(fig, chart_id)
 
 
-def _figure(chart_id: str, height: float) -> tuple[Any, Any]:
+def _figure(chart_id: str, height: float, left: float, bottom: float = 0.16, top: float = 0.9) -> tuple[Any, Any]:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(8.0, height), dpi=96)
+    # Fixed margins instead of bbox_inches="tight", which draws every chart twice.
+    fig = Figure(figsize=(WIDTH_IN, height), dpi=96)
+    fig.subplots_adjust(left=left, right=0.97, bottom=bottom, top=top)
     ax = fig.add_subplot()
     ax.spines[["top", "right"]].set_visible(False)
     ax.grid(axis="both", color="#e9ecef", linewidth=0.8)
     ax.set_axisbelow(True)
     ax.tick_params(labelsize=8)
     return fig, ax
+
+
+def _room_for(labels: list[str], size: float = 8.0) -> float:
+    """Left margin (figure fraction) that fits the widest tick label, measured as a glyph path."""
+    from matplotlib.textpath import TextPath
+
+    widest = max((TextPath((0, 0), label, size=size).get_extents().width for label in labels), default=0.0)
+    return min(0.5, (widest + 14) / (WIDTH_IN * 72))
 
 
 def _empty(ax: Any, message: str) -> None:
@@ -98,7 +110,7 @@ def _svg(fig: Any, chart_id: str) -> str:
     buffer = io.StringIO()
     # A fixed salt keeps the output reproducible; the prefix below keeps ids unique per page.
     with matplotlib.rc_context({"svg.hashsalt": chart_id, "svg.fonttype": "path"}):
-        fig.savefig(buffer, format="svg", bbox_inches="tight", metadata={"Date": None})
+        fig.savefig(buffer, format="svg", metadata={"Date": None})
     text = buffer.getvalue()
     text = text[text.index("<svg"):]  # drop the XML declaration and DOCTYPE: inline SVG needs neither
     text = re.sub(r"\s*<metadata>.*?</metadata>", "", text, flags=re.S)  # RDF about matplotlib itself
