@@ -8,10 +8,12 @@ On SQLite only one daemon may run at all (see sandbox.daemon), so the lock is a 
 
 from __future__ import annotations
 
+import functools
+import logging
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Callable, Iterator
 
 from sqlalchemy import or_, select, text, update
 from sqlalchemy.sql import ColumnElement
@@ -42,6 +44,29 @@ class SweepResult:
         if self.failed:
             text_ += f", {self.failed} failed (first: {self.errors[0]})"
         return text_
+
+
+log = logging.getLogger("sandbox.sweeps")
+Stop = Callable[[], bool]
+
+
+def sweep(job: str):
+    """Turn `body(app, result, now, stop)` into a job `(app, *, stop=None) -> SweepResult`
+    that runs on one replica at a time and logs one line when done."""
+    def decorate(body: Callable[..., None]) -> Callable[..., SweepResult]:
+        @functools.wraps(body)
+        def run(app: App, *, stop: Stop | None = None) -> SweepResult:
+            result = SweepResult(job)
+            with exclusive(app, job) as held:
+                if not held:
+                    result.skipped = True
+                    return result
+                body(app, result, app.now(), stop)
+            log.info("sweep_done job=%s due=%d done=%d failed=%d requests=%d",
+                     job, result.due, result.done, result.failed, result.cloud_requests)
+            return result
+        return run
+    return decorate
 
 
 def _lock_key(job: str) -> int:

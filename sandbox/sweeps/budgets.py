@@ -31,7 +31,7 @@ from sandbox.models import CostSample, Milestone, Sandbox
 from sandbox.notices import queue_notice
 from sandbox.service.app import App
 from sandbox.service.changes import freeze_sandbox
-from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import (ACTOR, Stop, each_due, fail_provider, placement_of, providers_with,
                                    resolve_findings, upsert_finding)
 
@@ -43,19 +43,11 @@ LOOKBACK = timedelta(days=90)
 SOURCES = {"aws": "aws-ce"}
 
 
-def read_budgets(app: App, *, stop: Stop | None = None) -> SweepResult:
-    result = SweepResult(JOB)
-    with exclusive(app, JOB) as held:
-        if not held:
-            result.skipped = True
-            return result
-        now = app.now()
-        live = [Sandbox.state.in_(LIVE), Sandbox.cloud_id.is_not(None)]
-        for provider_name in providers_with(app, *live):
-            _read_provider(app, result, provider_name, now, live, stop)
-    log.info("sweep_done job=%s due=%d done=%d failed=%d requests=%d",
-             JOB, result.due, result.done, result.failed, result.cloud_requests)
-    return result
+@sweep(JOB)
+def read_budgets(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
+    live = [Sandbox.state.in_(LIVE), Sandbox.cloud_id.is_not(None)]
+    for provider_name in providers_with(app, *live):
+        _read_provider(app, result, provider_name, now, live, stop)
 
 
 def _read_provider(app: App, result: SweepResult, provider_name: str, now: datetime, live: list,

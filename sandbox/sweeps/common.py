@@ -16,7 +16,7 @@ from sandbox.models import Finding, Sandbox
 from sandbox.provider import Placement
 from sandbox.service.app import App
 from sandbox.service.steps import release
-from sandbox.sweeps.base import SweepResult, claim_due
+from sandbox.sweeps.base import Stop, SweepResult, claim_due
 
 log = logging.getLogger("sandbox.sweeps")
 
@@ -25,8 +25,6 @@ PROVIDER_NAMES = ("aws", "gcp")
 BATCH = 50  # sandboxes leased at a time; small enough that a lease never runs out mid-batch
 IN_CHUNK = 500  # ids per IN (...) list
 
-
-Stop = Callable[[], bool]
 
 # Sandboxes a thread of this process is working on, by worker id. claim_due (like the
 # service's leased()) treats a lease held by our own worker id as free, so that a

@@ -24,7 +24,7 @@ from sandbox.models import Milestone, Sandbox
 from sandbox.notices import queue_notice
 from sandbox.service.app import App
 from sandbox.service.changes import finish_destroy, freeze_sandbox
-from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import ACTOR, Stop, each_due
 
 log = logging.getLogger("sandbox.sweeps.expiry")
@@ -49,28 +49,21 @@ def _leads(app: App) -> list[tuple[str, timedelta]]:
     return sorted(leads, key=lambda item: item[1], reverse=True)
 
 
-def expire_due(app: App, *, stop: Stop | None = None) -> SweepResult:
-    result = SweepResult(JOB)
-    with exclusive(app, JOB) as held:
-        if not held:
-            result.skipped = True
-            return result
-        now = app.now()
-        attempted: set[str] = set()  # one step per sandbox per run
-        leads = _leads(app)
-        if leads:
-            each_due(app, result, [_warning_due(app, now, leads)],
-                     lambda sid: _warn(app, sid, now, leads), attempted=attempted, stop=stop)
-        each_due(app, result, [Sandbox.state == ACTIVE, Sandbox.expires_at <= now],
-                 lambda sid: freeze_sandbox(app, sid, actor=ACTOR, reason="expired"),
-                 attempted=attempted, stop=stop)
-        each_due(app, result, [Sandbox.state == FROZEN, Sandbox.delete_after <= now],
-                 lambda sid: _end_grace(app, sid), attempted=attempted, stop=stop)
-        each_due(app, result, [Sandbox.state == DELETING,
-                               or_(Sandbox.next_attempt_at.is_(None), Sandbox.next_attempt_at <= now)],
-                 lambda sid: finish_destroy(app, sid, actor=ACTOR), attempted=attempted, stop=stop)
-    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
-    return result
+@sweep(JOB)
+def expire_due(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
+    attempted: set[str] = set()  # one step per sandbox per run
+    leads = _leads(app)
+    if leads:
+        each_due(app, result, [_warning_due(app, now, leads)],
+                 lambda sid: _warn(app, sid, now, leads), attempted=attempted, stop=stop)
+    each_due(app, result, [Sandbox.state == ACTIVE, Sandbox.expires_at <= now],
+             lambda sid: freeze_sandbox(app, sid, actor=ACTOR, reason="expired"),
+             attempted=attempted, stop=stop)
+    each_due(app, result, [Sandbox.state == FROZEN, Sandbox.delete_after <= now],
+             lambda sid: _end_grace(app, sid), attempted=attempted, stop=stop)
+    each_due(app, result, [Sandbox.state == DELETING,
+                           or_(Sandbox.next_attempt_at.is_(None), Sandbox.next_attempt_at <= now)],
+             lambda sid: finish_destroy(app, sid, actor=ACTOR), attempted=attempted, stop=stop)
 
 
 def _warning_due(app: App, now: datetime, leads: list[tuple[str, timedelta]]) -> ColumnElement:

@@ -21,7 +21,7 @@ from sandbox.lifecycle import PROVISIONING, REQUESTED
 from sandbox.models import Sandbox
 from sandbox.service.app import App
 from sandbox.service.provisioning import provision_sandbox
-from sandbox.sweeps.base import SweepResult, claim_due, exclusive
+from sandbox.sweeps.base import SweepResult, claim_due, sweep
 from sandbox.sweeps.common import ACTOR, Stop, run_one, take_in_hand
 
 log = logging.getLogger("sandbox.sweeps.provision")
@@ -40,31 +40,23 @@ def due_for_provisioning(now: datetime) -> ColumnElement:
                 Sandbox.next_attempt_at.is_not(None), Sandbox.next_attempt_at <= now)
 
 
-def provision_due(app: App, *, stop: Stop | None = None) -> SweepResult:
-    result = SweepResult(JOB)
-    with exclusive(app, JOB) as held:
-        if not held:
-            result.skipped = True
-            return result
-        now = app.now()
-        due = due_for_provisioning(now)
-        with app.session() as session:
-            counts = dict(session.execute(
-                select(Sandbox.provider, func.count()).where(due).group_by(Sandbox.provider)).all())
-        if not counts:
-            return result
-        queue = _Queue(app, due, result, stop)
-        workers: list[str] = []
-        for provider, count in sorted(counts.items()):
-            app.provider(provider)  # build it once here, not racing in the threads
-            limit = getattr(app.settings.daemon, f"{provider}_concurrency", 1)
-            workers += [provider] * max(1, min(limit, count))
-        with ThreadPoolExecutor(max_workers=len(workers), thread_name_prefix="provision") as pool:
-            for future in [pool.submit(_work, app, queue, provider) for provider in workers]:
-                future.result()  # re-raises a lost database connection
-    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
-    return result
-
+@sweep(JOB)
+def provision_due(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
+    due = due_for_provisioning(now)
+    with app.session() as session:
+        counts = dict(session.execute(
+            select(Sandbox.provider, func.count()).where(due).group_by(Sandbox.provider)).all())
+    if not counts:
+        return
+    queue = _Queue(app, due, result, stop)
+    workers: list[str] = []
+    for provider, count in sorted(counts.items()):
+        app.provider(provider)  # build it once here, not racing in the threads
+        limit = getattr(app.settings.daemon, f"{provider}_concurrency", 1)
+        workers += [provider] * max(1, min(limit, count))
+    with ThreadPoolExecutor(max_workers=len(workers), thread_name_prefix="provision") as pool:
+        for future in [pool.submit(_work, app, queue, provider) for provider in workers]:
+            future.result()  # re-raises a lost database connection
 
 class _Queue:
     """Hands each worker thread the next due sandbox of its provider, one claim at a time.

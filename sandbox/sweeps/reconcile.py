@@ -28,7 +28,7 @@ from sandbox.models import Credential, Milestone, Sandbox
 from sandbox.provider import ManagedResource
 from sandbox.service.app import App
 from sandbox.service.changes import finish_destroy
-from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import ACTOR, Stop, each_due, fail_provider, placement_of, providers_with
 
 log = logging.getLogger("sandbox.sweeps.reconcile")
@@ -42,28 +42,21 @@ GONE_CODES = frozenset({"TargetNotFoundException", "AccountNotFoundException", "
                         "PERMISSION_DENIED"})
 
 
-def reconcile(app: App, *, stop: Stop | None = None) -> SweepResult:
-    result = SweepResult(JOB)
-    with exclusive(app, JOB) as held:
-        if not held:
-            result.skipped = True
-            return result
-        now = app.now()
-        watched = [Sandbox.state.in_(WATCHED), Sandbox.cloud_id.is_not(None)]
-        for provider_name in providers_with(app, *watched):
-            try:
-                managed = app.provider(provider_name).list_managed()
-            except Exception as exc:  # noqa: BLE001
-                fail_provider(result, provider_name, "list_managed", exc)
-                continue
-            result.cloud_requests += 1
-            listed = {resource.cloud_id: resource for resource in managed}
-            closed = sorted(cid for cid, resource in listed.items() if resource.state == "closed")
-            gone_or_closed = or_(Sandbox.cloud_id.in_(closed), Sandbox.cloud_id.notin_(sorted(listed)))
-            each_due(app, result, [Sandbox.provider == provider_name, *watched, gone_or_closed],
-                     lambda sid: _reconcile_one(app, result, provider_name, sid, listed, now), stop=stop)
-    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
-    return result
+@sweep(JOB)
+def reconcile(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
+    watched = [Sandbox.state.in_(WATCHED), Sandbox.cloud_id.is_not(None)]
+    for provider_name in providers_with(app, *watched):
+        try:
+            managed = app.provider(provider_name).list_managed()
+        except Exception as exc:  # noqa: BLE001
+            fail_provider(result, provider_name, "list_managed", exc)
+            continue
+        result.cloud_requests += 1
+        listed = {resource.cloud_id: resource for resource in managed}
+        closed = sorted(cid for cid, resource in listed.items() if resource.state == "closed")
+        gone_or_closed = or_(Sandbox.cloud_id.in_(closed), Sandbox.cloud_id.notin_(sorted(listed)))
+        each_due(app, result, [Sandbox.provider == provider_name, *watched, gone_or_closed],
+                 lambda sid: _reconcile_one(app, result, provider_name, sid, listed, now), stop=stop)
 
 
 def _reconcile_one(app: App, result: SweepResult, provider_name: str, sandbox_id: str,

@@ -22,7 +22,7 @@ from sandbox.lifecycle import ACTIVE, FAILED, FROZEN, PROVISIONING, record_event
 from sandbox.models import Sandbox
 from sandbox.provider import ManagedResource
 from sandbox.service.app import App
-from sandbox.sweeps.base import SweepResult, exclusive
+from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import (ACTOR, Stop, chunks, each_due, fail_provider, placement_of, providers_with,
                                    resolve_findings, upsert_finding)
 
@@ -33,27 +33,20 @@ LIVE = (ACTIVE, FROZEN)
 IN_FLIGHT = (PROVISIONING, FAILED)  # may own a cloud resource their cloud_id does not show yet
 
 
-def check_tags(app: App, *, stop: Stop | None = None) -> SweepResult:
-    result = SweepResult(JOB)
-    with exclusive(app, JOB) as held:
-        if not held:
-            result.skipped = True
-            return result
-        now = app.now()
-        for provider_name in providers_with(app):
-            try:
-                managed = app.provider(provider_name).list_managed()
-            except Exception as exc:  # noqa: BLE001 - the other provider still gets checked
-                fail_provider(result, provider_name, "list_managed", exc)
-                continue
-            result.cloud_requests += 1
-            listed = {resource.cloud_id: resource for resource in managed}
-            each_due(app, result, [Sandbox.provider == provider_name, Sandbox.state.in_(LIVE),
-                                   Sandbox.cloud_id.is_not(None)],
-                     lambda sid: _check_one(app, result, provider_name, sid, listed, now), stop=stop)
-            _record_orphans(app, provider_name, managed, now)
-    log.info("sweep_done job=%s due=%d done=%d failed=%d", JOB, result.due, result.done, result.failed)
-    return result
+@sweep(JOB)
+def check_tags(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
+    for provider_name in providers_with(app):
+        try:
+            managed = app.provider(provider_name).list_managed()
+        except Exception as exc:  # noqa: BLE001 - the other provider still gets checked
+            fail_provider(result, provider_name, "list_managed", exc)
+            continue
+        result.cloud_requests += 1
+        listed = {resource.cloud_id: resource for resource in managed}
+        each_due(app, result, [Sandbox.provider == provider_name, Sandbox.state.in_(LIVE),
+                               Sandbox.cloud_id.is_not(None)],
+                 lambda sid: _check_one(app, result, provider_name, sid, listed, now), stop=stop)
+        _record_orphans(app, provider_name, managed, now)
 
 
 def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: str,
