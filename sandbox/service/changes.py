@@ -43,6 +43,39 @@ def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> d
     with app.session() as session:
         sandbox = find_sandbox(session, sandbox_ref)
         require(session, identity, sandbox, "extend", now=now)
+    _extended_expiry(sandbox, delta, by, now)  # refuse early, before taking the lease
+    with leased(app, sandbox.id):
+        sandbox, plan = _load(app, sandbox.id)
+        _extended_expiry(sandbox, delta, by, now)
+        was_frozen = sandbox.state == FROZEN
+        if was_frozen:
+            _restore_access(app, sandbox, plan)
+        tags = cost_tags(sandbox, {k: v for k, v in sandbox.desired_tags.items()
+                                   if not k.startswith("sandbox-")})
+        with app.session() as session:
+            # Decided again on the row as it is now: a destroy needs no lease to move it to
+            # deleting, and another extend may have finished since our first read.
+            sandbox = session.get(Sandbox, sandbox.id)
+            new_expiry = _extended_expiry(sandbox, delta, by, now)
+            if sandbox.state != (FROZEN if was_frozen else ACTIVE):
+                raise IllegalTransitionError(f"sandbox {sandbox.id} became {sandbox.state} while it was "
+                                             "being extended; nothing was extended")
+            changes = dict(expires_at=new_expiry, extension_count=sandbox.extension_count + 1)
+            changes["desired_tags"] = {**tags, "sandbox-expires": new_expiry.strftime("%Y-%m-%dT%H:%MZ")}
+            detail = {"by": format_duration(delta), "expires_at": new_expiry.isoformat()}
+            if was_frozen:
+                transition(session, sandbox, ACTIVE, actor=identity.email, action="extend", at=now,
+                           detail={**detail, "unfrozen": True}, frozen_at=None, delete_after=None, **changes)
+            else:
+                update_guarded(session, sandbox, **changes)
+                record_event(session, sandbox_id=sandbox.id, actor=identity.email, action="extend",
+                             at=now, detail=detail, from_state=ACTIVE, to_state=ACTIVE)
+        _retag(app, sandbox)
+    return sandbox_view(sandbox)
+
+
+def _extended_expiry(sandbox: Sandbox, delta: timedelta, by: str, now) -> Any:
+    """The new expires_at of extending `sandbox` by `delta`, or the reason it may not be."""
     snapshot = sandbox.plan
     if sandbox.state not in (ACTIVE, FROZEN):
         raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; only active or frozen ones can be extended")
@@ -58,27 +91,7 @@ def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> d
         raise UsageError(
             f"--by {by} would leave sandbox {sandbox.id} more than {format_duration(max_ttl)} to live "
             f"(template {sandbox.template}'s maximum); extend by less")
-    with leased(app, sandbox.id):
-        sandbox, plan = _load(app, sandbox.id)
-        was_frozen = sandbox.state == FROZEN
-        if was_frozen:
-            _restore_access(app, sandbox, plan)
-        tags = cost_tags(sandbox, {k: v for k, v in sandbox.desired_tags.items()
-                                   if not k.startswith("sandbox-")})
-        with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox.id)
-            changes = dict(expires_at=new_expiry, extension_count=sandbox.extension_count + 1)
-            changes["desired_tags"] = {**tags, "sandbox-expires": new_expiry.strftime("%Y-%m-%dT%H:%MZ")}
-            detail = {"by": format_duration(delta), "expires_at": new_expiry.isoformat()}
-            if was_frozen:
-                transition(session, sandbox, ACTIVE, actor=identity.email, action="extend", at=now,
-                           detail={**detail, "unfrozen": True}, frozen_at=None, delete_after=None, **changes)
-            else:
-                update_guarded(session, sandbox, **changes)
-                record_event(session, sandbox_id=sandbox.id, actor=identity.email, action="extend",
-                             at=now, detail=detail, from_state=ACTIVE, to_state=ACTIVE)
-        _retag(app, sandbox)
-    return sandbox_view(sandbox)
+    return new_expiry
 
 
 def _restore_access(app: App, sandbox: Sandbox, plan) -> None:
