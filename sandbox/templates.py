@@ -20,6 +20,7 @@ from sandbox.provider import Threshold
 KINDS = ("individual", "group")
 THRESHOLD_ACTIONS = ("notify", "freeze")
 PROVIDERS = ("aws", "gcp")
+MAX_BUDGET_USD = 1_000_000_000  # fits the NUMERIC(14, 4) money columns
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$")
 _ROLE = re.compile(r"^(roles|projects/[a-z0-9-]+/roles|organizations/\d+/roles)/[A-Za-z0-9_.]+$")
 _SERVICE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.googleapis\.com$")
@@ -151,8 +152,12 @@ def _read_budget(budget: _Reader) -> tuple[Decimal | None, tuple[Threshold, ...]
             amount = Decimal(str(raw_amount))
         except InvalidOperation:  # pragma: no cover - TOML numbers always convert
             raise budget.fail("amount_usd", "is not a number") from None
-        if amount <= 0:
-            raise budget.fail("amount_usd", "must be positive")
+        # nan made the comparison below raise; inf and huge amounts overflowed the
+        # database's NUMERIC(14, 4) when a sandbox was requested.
+        if not amount.is_finite() or amount <= 0:
+            raise budget.fail("amount_usd", "must be a positive number")
+        if amount > MAX_BUDGET_USD:
+            raise budget.fail("amount_usd", f"must be at most {MAX_BUDGET_USD} USD")
     thresholds = []
     for i, item in enumerate(budget.get("thresholds", list, [])):
         entry = _Reader(budget.path, item if isinstance(item, dict) else {}, f"{budget.prefix}thresholds[{i}].")
