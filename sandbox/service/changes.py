@@ -10,7 +10,7 @@ from sqlmodel import delete, select
 
 from sandbox.config import Identity
 from sandbox.durations import format_duration, parse_duration
-from sandbox.errors import CloseQuotaError, IllegalTransitionError, ProviderError, UsageError
+from sandbox.errors import CloseQuotaError, ConcurrentUpdateError, IllegalTransitionError, ProviderError, UsageError
 from sandbox.lifecycle import (ACTIVE, DELETED, DELETING, FAILED, FROZEN, PROVISIONING, REQUESTED,
                                record_event, transition, update_guarded)
 from sandbox.models import Credential, Member, Sandbox
@@ -150,7 +150,15 @@ def destroy_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str,
                        next_attempt_at=now)
         elif sandbox.state != DELETING:
             raise IllegalTransitionError(f"sandbox {sandbox.id} is already {sandbox.state}")
-    return finish_destroy(app, sandbox.id, actor=identity.email)
+    try:
+        return finish_destroy(app, sandbox.id, actor=identity.email)
+    except ConcurrentUpdateError:
+        # The destroy is recorded (deleting) but another process holds the sandbox this
+        # instant (a freeze, a sweep): an error here would tell the owner it failed. The
+        # daemon's expiry sweep finishes the teardown.
+        with app.session() as session:
+            return {**sandbox_view(session.get(Sandbox, sandbox.id)),
+                    "note": "another process is working on it; the daemon finishes the teardown"}
 
 
 def finish_destroy(app: App, sandbox_id: str, *, actor: str) -> dict[str, Any]:
