@@ -35,9 +35,11 @@ NOW = datetime(2026, 6, 30, 12, 0, tzinfo=timezone.utc)  # the benchmark's fixed
 TARGET_SECONDS = 2.0
 ADMIN_EMAIL = "admin@example.com"
 
-# Each sandbox i lives from created_at (100 to 540 days ago) and has one cost sample for
-# each of its first 100 days; 80% are deleted 100 days after creation, the rest spread over
-# the other states. Every sandbox gets 10 events within those 100 days.
+# Each sandbox has one cost sample for each of its first 100 days. 80% were created 100 to
+# 465 days ago and deleted 100 days later; the other 20% (active, frozen, failed, ...) were
+# created 99 days ago, so they have a sample every day up to today, as live sandboxes do:
+# about 80,000 samples fall in the default 30-day period, 700,000 in the last year.
+# Every sandbox gets 10 events within its first 100 days.
 FILL_SQL = [
     "SELECT setseed(0.42)",
     """
@@ -60,7 +62,8 @@ FILL_SQL = [
            '{}', '{}', '{}', CASE WHEN state = 'failed' THEN 'no capacity' END, 0, NULL, NULL, NULL, 0
     FROM (
         SELECT i, lpad(to_hex(i), 8, '0') AS id,
-               :now - interval '100 days' - (random() * 440) * interval '1 day' AS created_at,
+               CASE WHEN i % 100 < 80 THEN :now - interval '100 days' - (random() * 365) * interval '1 day'
+                    ELSE :now - interval '99 days' - (random() * 0.3) * interval '1 day' END AS created_at,
                CASE WHEN i % 100 < 80 THEN 'deleted' WHEN i % 100 < 90 THEN 'active'
                     WHEN i % 100 < 94 THEN 'frozen' WHEN i % 100 < 97 THEN 'failed'
                     WHEN i % 100 = 97 THEN 'requested' WHEN i % 100 = 98 THEN 'deleting'

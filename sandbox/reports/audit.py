@@ -5,9 +5,11 @@ such as extend, freeze, denied_access). Also the count of events per action.
 
 from __future__ import annotations
 
+import json
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import Text, cast, func, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from sandbox.models import Event, Sandbox
@@ -20,11 +22,7 @@ _ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
 
 def build_audit(session: Session, p: ReportParams) -> Report:
     where = _filters(p)
-    events = session.execute(
-        select(Event.id, iso_text(p, Event.at).label("at"), Event.sandbox_id, Event.actor, Event.action, Event.from_state, Event.to_state,
-               Event.detail).where(*where).order_by(Event.at, Event.id))
-    rows = [{"id": e.id, "at": e.at, "sandbox_id": e.sandbox_id, "actor": e.actor, "action": e.action,
-             "from_state": e.from_state, "to_state": e.to_state, "detail": e.detail or {}} for e in events]
+    rows = _events(session, p, where)
     by_action = [{"action": a, "events": count(n)} for a, n in session.execute(
         select(Event.action, func.count()).where(*where).group_by(Event.action)
         .order_by(func.count().desc(), Event.action))]
@@ -35,6 +33,26 @@ def build_audit(session: Session, p: ReportParams) -> Report:
         sections=[Section("events", "Events", COLUMNS, rows),
                   Section("by_action", "Events by action", ("action", "events"), by_action)],
     )
+
+
+def _events(session: Session, p: ReportParams, where: list) -> list[dict]:
+    """The rows in COLUMNS order. A year's log is ~100,000 rows: on PostgreSQL they come as
+    one json_agg document (one parse in C instead of a JSON value and a row object each,
+    about twice as fast); SQLite, small by nature, returns plain rows."""
+    at = iso_text(p, Event.at)
+    if p.is_postgres:
+        fields = {"id": Event.id, "at": at, "sandbox_id": Event.sandbox_id, "actor": Event.actor,
+                  "action": Event.action, "from_state": Event.from_state, "to_state": Event.to_state,
+                  "detail": Event.detail}
+        document = func.json_build_object(*(part for key, column in fields.items() for part in (key, column)))
+        agg = func.json_agg(aggregate_order_by(document, Event.at, Event.id))
+        found = session.execute(select(cast(agg, Text)).where(*where)).scalar()
+        return json.loads(found) if found else []
+    events = session.execute(
+        select(Event.id, at.label("at"), Event.sandbox_id, Event.actor, Event.action, Event.from_state,
+               Event.to_state, Event.detail).where(*where).order_by(Event.at, Event.id))
+    return [{"id": e.id, "at": e.at, "sandbox_id": e.sandbox_id, "actor": e.actor, "action": e.action,
+             "from_state": e.from_state, "to_state": e.to_state, "detail": e.detail or {}} for e in events]
 
 
 def _filters(p: ReportParams) -> list:

@@ -15,7 +15,18 @@ _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def render_json(report: Report) -> str:
-    return json.dumps(report.to_dict(), indent=2, ensure_ascii=False, default=str) + "\n"
+    """Indented at the top, one row per line below: readable, diff-able, and fast (json's
+    indent= switches to its pure-Python encoder, ten times slower on a year of audit log)."""
+    dump = json.JSONEncoder(ensure_ascii=False, default=str).encode  # one encoder, not one per row
+
+    parts = []
+    for key, value in report.to_dict().items():
+        if isinstance(value, list) and value:
+            rows = ",\n".join(f"    {dump(row)}" for row in value)
+            parts.append(f"  {dump(key)}: [\n{rows}\n  ]")
+        else:
+            parts.append(f"  {dump(key)}: {dump(value)}")
+    return "{\n" + ",\n".join(parts) + "\n}\n"
 
 
 def render_csv(report: Report) -> str:
