@@ -8,6 +8,7 @@ a subprocess, sharing one secrets key so either side can read what the other sto
 
 from __future__ import annotations
 
+import copy
 import json
 import subprocess
 import sys
@@ -77,8 +78,7 @@ def to_toml(raw: dict[str, Any]) -> str:
 def clean_env(**extra: str) -> dict[str, str]:
     """No AWS profile or key of the machine reaches the subprocess; moto takes any key."""
     env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true",
-           "PYTHONDONTWRITEBYTECODE": "1"}
+           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
     env.update(extra)
     return env
 
@@ -91,7 +91,7 @@ class Stack:
         self.raw = raw
         self.config = folder / "sandbox.toml"
         self.config.write_text(to_toml(raw))
-        self.settings: Settings = parse_settings(raw, str(self.config))
+        self.settings: Settings = parse_settings(copy.deepcopy(raw), str(self.config))
         self._apps: list = []
 
     def app(self, *, clock=None, worker_id: str | None = None, url: str | None = None):
@@ -112,7 +112,7 @@ class Stack:
         other.folder, other.raw, other._apps = self.folder, raw, self._apps
         other.config = self.folder / f"sandbox-{make_url(url).port}.toml"
         other.config.write_text(to_toml(raw))
-        other.settings = parse_settings(raw, str(other.config))
+        other.settings = parse_settings(copy.deepcopy(raw), str(other.config))
         return other
 
     def command(self, *args: str) -> list[str]:
@@ -134,36 +134,44 @@ def fast_templates(tmp_path_factory) -> Path:
     return folder
 
 
-@pytest.fixture
-def make_stack(tmp_path, db_url, aws_url, gcp_url, fast_templates):
-    """make_stack(aws_url=..., **sections) -> Stack on this test's database and clouds."""
+def _stacks(folder: Path, database_url: str, aws_url: str, gcp_url: str, templates: Path):
+    """A factory of Stacks on one database and the session's clouds, and their cleanup."""
     stacks: list[Stack] = []
 
     def build(*, aws: str | None = None, **sections: dict[str, Any]) -> Stack:
-        sections.setdefault("templates", {"dirs": [str(fast_templates)]})
-        folder = tmp_path / f"stack{len(stacks)}"
-        folder.mkdir()
-        stacks.append(Stack(folder, raw_config(db_url, aws or aws_url, gcp_url, **sections)))
+        sections.setdefault("templates", {"dirs": [str(templates)]})
+        stack_folder = folder / f"stack{len(stacks)}"
+        stack_folder.mkdir()
+        stacks.append(Stack(stack_folder, raw_config(database_url, aws or aws_url, gcp_url, **sections)))
         return stacks[-1]
 
+    return build, stacks
+
+
+@pytest.fixture
+def make_stack(tmp_path, db_url, aws_url, gcp_url, fast_templates):
+    """make_stack(aws=url, **sections) -> Stack on this test's database (SQLite, then PostgreSQL)."""
+    build, stacks = _stacks(tmp_path, db_url, aws_url, gcp_url, fast_templates)
     yield build
     for stack in stacks:
         stack.close()
 
 
 @pytest.fixture
-def pg_only(db_url):
-    if not db_url.startswith("postgresql"):
-        pytest.skip("a PostgreSQL scenario (the server going away); SQLite is a local file")
-    return db_url
+def make_pg_stack(tmp_path, pg_url, aws_url, gcp_url, fast_templates):
+    """The same on PostgreSQL only: for what exists only there (a server to lose, many processes)."""
+    build, stacks = _stacks(tmp_path, pg_url, aws_url, gcp_url, fast_templates)
+    yield build
+    for stack in stacks:
+        stack.close()
 
 
 @pytest.fixture
-def pg_proxy(pg_only):
-    """A TcpProxy in front of this test's PostgreSQL, and the database URL through it."""
+def pg_proxy(pg_url):
+    """A TcpProxy in front of this test's PostgreSQL database; .url is the database URL through it."""
     from tests.faults.proxies import TcpProxy
 
-    url = make_url(pg_only)
+    url = make_url(pg_url)
     proxy = TcpProxy((url.host or "127.0.0.1", url.port or 5432))
     proxy.url = url.set(host="127.0.0.1", port=proxy.port).render_as_string(hide_password=False)
     yield proxy

@@ -56,7 +56,8 @@ def test_aws_throttling_bursts_and_500s_are_retried_with_backoff_then_active(mak
     assert aws_proxy.pending() == []
     assert aws_proxy.seen["CreateAccount"] == 2 and aws_proxy.seen["MoveAccount"] == 2
     assert aws_proxy.seen["CreateUser"] == 2 and aws_proxy.seen["CreateBudget"] == 3
-    assert [a["Id"] for a in checks.accounts_with_email(aws_url, f"aws+{final.name}@example.com")] == [final.cloud_id]
+    accounts = checks.accounts_with_email(aws_url, f"aws+{final.name}@example.com")
+    assert [a["Id"] for a in accounts] == [final.cloud_id]
     assert checks.ou_path(aws_url, final.cloud_id) == "/sandbox/active/engineering"
     assert len(checks.budgets_named(aws_url, f"sandbox-{final.name}")) == 1
     assert checks.actions(app, sandbox_id) == ["request", "provision_start", "provision_retry", "provisioned"]

@@ -105,7 +105,8 @@ def test_gcp_provisioning_killed_after_each_step_resumes_to_one_whole_project(st
     services = find_template(stack.settings.template_dirs(), "gcp-individual").snapshot()["spec"]["services"]
     assert set(services) <= set(state["services"][final.cloud_id])
     assert final.progress["services_enabled"] == services
-    owners = [b["members"] for b in state["iam_policies"][final.cloud_id]["bindings"] if b["role"] == "roles/owner"]
+    bindings = state["iam_policies"][final.cloud_id]["bindings"]
+    owners = [b["members"] for b in bindings if b["role"] == "roles/owner"]
     assert [m for members in owners for m in members].count(principal(ALICE.email)) == 1
     assert final.progress[f"member:{ALICE.email}"] is True
     assert checks.action_counts(app, "provision_start")[sandbox_id] == 1
