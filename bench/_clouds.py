@@ -207,6 +207,11 @@ class CloudProcess:
         self._call("POST", "/moto-api/reset" if self.kind == "aws" else "/emulator/reset")
         self.reset_counts()
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU the cloud process has used so far (from /proc)."""
+        fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         self.process.terminate()
         try:

@@ -302,18 +302,27 @@ class StatementCounter:
 
         self.engine = engine
         self.count = 0
+        self.kinds: dict[str, int] = {}
         event.listen(engine, "before_cursor_execute", self._seen)
 
-    def _seen(self, *_args: Any) -> None:
+    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.count += 1
+        kind = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
 
     def reset(self) -> None:
         self.count = 0
+        self.kinds = {}
 
     def close(self) -> None:
         from sqlalchemy import event
 
         event.remove(self.engine, "before_cursor_execute", self._seen)
+
+
+def chunked(values: list, size: int) -> Iterator[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
 
 
 class Stopwatch:
