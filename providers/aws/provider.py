@@ -131,6 +131,16 @@ class AwsProvider:
             reason = status.get("FailureReason", "UNKNOWN")
             # A FAILED request stays FAILED: forget it so the next attempt creates anew.
             steps.put("create_request_id", None)
+            if reason == "EMAIL_ALREADY_EXISTS":
+                # CreateAccount has no idempotency token and botocore retries a 5xx: when the
+                # first request's answer was lost, the retry fails on the account it made.
+                # The e-mail is this sandbox's own, so an account in our organization with
+                # it is ours (one outside it stays an error).
+                account_id = self.org.find_account_by_email(email, plan.name)
+                if account_id:
+                    steps.progress(f"found account {account_id} for {plan.name}")
+                    steps.put("account_id", account_id)
+                    return account_id
             steps.put("create_failure", reason)
             log.warning("event=create_account_failed name=%s reason=%s", plan.name, reason)
             raise ProviderError(f"AWS CreateAccount for {plan.name} failed: {reason}",

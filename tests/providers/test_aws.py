@@ -503,6 +503,8 @@ def test_failed_account_creation_is_reported_and_forgotten(reason, retryable):
     org.add_response("describe_create_account_status", create_status("IN_PROGRESS"))
     org.add_response("describe_create_account_status",
                      create_status("FAILED", FailureReason=reason))
+    if reason == "EMAIL_ALREADY_EXISTS":  # not an account of ours (a retry's would be adopted)
+        org.add_response("list_accounts", {"Accounts": []})
     steps = MemorySteps()
 
     with pytest.raises(ProviderError) as failure:
