@@ -81,7 +81,8 @@ class AwsFaultProxy:
                                      after_forward=after_forward))
 
     def reply(self, operation: str, body: Body, *, count: int = 1) -> None:
-        """The next `count` `operation` requests get `body` (or body(request)) with 200, unforwarded."""
+        """The next `count` `operation` requests get `body` with 200, unforwarded; a callable
+        body(request) may return None to let that request through to moto."""
         with self._lock:
             self._rules.append(_Rule(operation, count, status=200, reply=body))
 
@@ -119,8 +120,10 @@ class AwsFaultProxy:
         if rule is not None and rule.reply is not None:
             request = json.loads(body or b"{}") if json_protocol else {}
             answer = rule.reply(request) if callable(rule.reply) else rule.reply
-            self._send(handler, 200, "application/x-amz-json-1.1", json.dumps(answer).encode())
-            return
+            if answer is not None:
+                self._send(handler, 200, "application/x-amz-json-1.1", json.dumps(answer).encode())
+                return
+            rule = None  # the callable let this one through to moto
         if rule is None or rule.after_forward:
             status, headers, payload = self._forward(handler, body)
             if rule is None:

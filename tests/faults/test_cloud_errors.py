@@ -195,3 +195,33 @@ def test_gcp_403_on_billing_fails_with_the_clouds_reason(make_stack, gcp_emulato
     assert gcp_emulator.state.dump()["billing"][project_id] in ("", None)  # nothing linked
     assert "billing_linked" not in failed.progress
     checks.assert_lifecycle_legal(app)
+
+
+def test_aws_create_account_answer_lost_then_retried_adopts_the_account_it_made(make_stack, aws_proxy, aws_url):
+    """A 500 after CreateAccount did its work: botocore sends it again, and AWS (which, unlike
+    moto, refuses a second account with the same root e-mail, emulated here by the proxy)
+    answers FAILED / EMAIL_ALREADY_EXISTS. The account is ours: the sandbox adopts it."""
+    app, _clock, sandbox_id = requested(make_stack(aws=aws_proxy.url), "aws", "aws-individual")
+    refused: set[str] = set()
+
+    def unique_email(body):
+        if not checks.accounts_with_email(aws_url, body["Email"]):
+            return None  # to moto
+        refused.add(f"car-{len(refused):032d}")
+        return {"CreateAccountStatus": {"Id": max(refused), "AccountName": body["AccountName"],
+                                        "State": "IN_PROGRESS"}}
+
+    aws_proxy.fail("CreateAccount", "InternalFailure", "Internal failure.", status=500, after_forward=True)
+    aws_proxy.reply("CreateAccount", unique_email, count=10)
+    aws_proxy.reply("DescribeCreateAccountStatus", lambda body: {"CreateAccountStatus": {
+        "Id": body["CreateAccountRequestId"], "State": "FAILED", "FailureReason": "EMAIL_ALREADY_EXISTS",
+    }} if body["CreateAccountRequestId"] in refused else None, count=10)
+
+    result = provision_due(app)
+
+    final = checks.sandbox(app, sandbox_id)
+    assert len(refused) == 1  # the retried CreateAccount was refused, as AWS would
+    assert (result.done, result.failed) == (1, 0), result.errors
+    accounts = checks.accounts_with_email(aws_url, f"aws+{final.name}@example.com")
+    assert final.state == "active" and [a["Id"] for a in accounts] == [final.cloud_id]
+    checks.assert_lifecycle_legal(app)
