@@ -97,8 +97,6 @@ def test_html_renders_in_headless_chromium(scenario, tmp_path):
 
 def png_colours(path: Path) -> tuple[int, float]:
     """Distinct colours and the share of non-white pixels (Pillow comes with matplotlib)."""
-    from PIL import Image
-
     counts = _colour_counts(path)
     total = sum(n for n, _ in counts)
     white = sum(n for n, rgb in counts if min(rgb) >= 250)
