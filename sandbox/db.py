@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError, InterfaceError
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
-from sandbox.errors import DatabaseUnavailableError, SchemaOutdatedError
+from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaOutdatedError
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration; a test checks it matches Alembic's head, so every command can
@@ -25,14 +25,28 @@ SCHEMA_REVISION = "0001"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    if url.startswith("sqlite"):
-        path = url.split("///", 1)[-1]
-        if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
-        _make_sqlite_transactional(engine)
-        return engine
-    return create_engine(url, pool_pre_ping=True, **kwargs)
+    """A bad URL is a one-line ConfigError that never repeats the URL's password."""
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ConfigError("[database] url is not a database URL; use sqlite:///PATH or "
+                          "postgresql+psycopg://USER@HOST/DATABASE") from None
+    shown = parsed.render_as_string(hide_password=True)
+    try:
+        if parsed.get_backend_name() == "sqlite":
+            path = parsed.database or ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+            _make_sqlite_transactional(engine)
+            return engine
+        return create_engine(url, pool_pre_ping=True, **kwargs)
+    except (NoSuchModuleError, ImportError):
+        raise ConfigError(f"[database] url {shown}: this database is not supported; "
+                          "use SQLite or PostgreSQL (postgresql+psycopg://...)") from None
+    except (OSError, ValueError) as exc:  # a folder that cannot be made, a NUL in the path
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(f"[database] url {shown}: cannot use it: {reason}") from None
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:
