@@ -235,10 +235,18 @@ def list_templates(dirs: list[Path]) -> list[Template]:
     """Every template by name; a name in an earlier directory hides a later one."""
     found: dict[str, Template] = {}
     for directory in dirs:
-        for path in sorted(directory.glob("*.toml")):
+        for path in _template_files(directory):
             if path.stem not in found:
                 found[path.stem] = load_template_file(path)
     return sorted(found.values(), key=lambda t: t.name)
+
+
+def _template_files(directory: Path) -> list[Path]:
+    try:
+        return sorted(p for p in directory.glob("*.toml") if p.is_file())
+    except (OSError, ValueError) as exc:  # a name too long, a NUL: a broken [templates] dirs entry
+        raise TemplateError(f"template directory {directory} cannot be read "
+                            f"({getattr(exc, 'strerror', None) or exc}); check [templates] dirs") from None
 
 
 def find_template(dirs: list[Path], name: str) -> Template:
@@ -246,6 +254,6 @@ def find_template(dirs: list[Path], name: str) -> Template:
         raise UsageError(f"{name!r} is not a template name; run: sandbox templates list")
     for directory in dirs:
         path = directory / f"{name}.toml"
-        if path.is_file():
+        if path in _template_files(directory):
             return load_template_file(path)
     raise NotFoundError(f"no template named {name!r}; run: sandbox templates list")
