@@ -209,6 +209,9 @@ def parse_settings(raw: dict[str, Any], source: str) -> Settings:
     if departments_raw is not None:
         if not isinstance(departments_raw, dict):
             raise ConfigError(f"{source}: [departments] must be a table of tables")
+        for name in departments_raw:
+            if not name.strip() or len(name) > 64 or "\x00" in name:
+                raise ConfigError(f"{source}: department name {name[:80]!r} must be 1-64 characters")
         settings.departments = {
             name: _build(DepartmentSettings, value, source, f"departments.{name}.")
             for name, value in departments_raw.items()
@@ -244,6 +247,9 @@ def _build(cls, raw: Any, source: str, prefix: str):
 
 
 def _check_type(value: Any, hint: Any, source: str, key: str) -> Any:
+    # TOML allows "\u0000" in strings; PostgreSQL text and file paths do not.
+    if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
+        raise ConfigError(f"{source}: {key} must not contain NUL characters")
     origin = get_origin(hint)
     if origin is list:
         (item_type,) = get_args(hint)

@@ -21,6 +21,9 @@ def department_location(settings: Settings, provider: str, department: str) -> s
             f"department {department!r} has no {provider.upper()} location; add "
             f'[departments.{department}] {key} = "..." to {settings.source}'
         )
+    if len(location) > 255:  # sandbox.location's width
+        raise ConfigError(f"department {department!r}'s {provider.upper()} location is longer than "
+                          f"255 characters; shorten [departments.{department}] {key} in {settings.source}")
     return location
 
 
