@@ -76,6 +76,13 @@ class SandboxGroup(click.Group):
     """Turns every domain error into one line on stderr and a non-zero exit."""
 
     def make_context(self, info_name, args, parent=None, **extra):
+        # Bytes that are not UTF-8 reach Python as lone surrogates, which no database,
+        # file or terminal write accepts: refuse them here, once.
+        for arg in args:
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                raise OneLineUsageError(click.UsageError(f"argument {arg!r} is not UTF-8 text")) from None
         try:
             return super().make_context(info_name, args, parent, **extra)
         except click.exceptions.NoArgsIsHelpError:
