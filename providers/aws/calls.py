@@ -44,6 +44,19 @@ HINTS = {
     "NoCredentialsError": "set [aws] profile or the AWS_* environment variables",
 }
 
+# Tags (Organizations and IAM alike): keys 1-128, values 0-256 characters of letters,
+# digits, spaces and _ . : / = + - @
+# (https://docs.aws.amazon.com/organizations/latest/APIReference/API_Tag.html,
+# https://docs.aws.amazon.com/IAM/latest/APIReference/API_Tag.html). A literal space, not
+# \s: a newline or tab from a template is not a "space" to AWS.
+_NOT_TAG_CHAR = re.compile(r"[^\w .:/=+\-@]")
+
+
+def tag_text(text: str, limit: int = 256) -> str:
+    """`text` with every character AWS refuses in a tag replaced by "_", cut to `limit`."""
+    return _NOT_TAG_CHAR.sub("_", str(text))[:limit]
+
+
 # client_factory(service_name, credentials=None) -> boto3 client. `credentials` is the
 # STS Credentials dict of an assumed role (AccessKeyId, SecretAccessKey, SessionToken).
 ClientFactory = Callable[..., Any]

@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from sandbox.provider import Member, Plan, StepStore
 
-from providers.aws.calls import aws_errors, is_code
+from providers.aws.calls import aws_errors, is_code, tag_text
 
 log = logging.getLogger("sandbox.aws")
 
@@ -59,7 +59,8 @@ def grant_user(iam: Any, account_id: str, plan: Plan, member: Member, steps: Ste
         try:
             iam.create_user(UserName=user, Tags=[
                 {"Key": "sandbox-id", "Value": plan.sandbox_id},
-                {"Key": "sandbox-member", "Value": member.email},
+                # An e-mail may hold ' or %, which IAM refuses in a tag value.
+                {"Key": "sandbox-member", "Value": tag_text(member.email)},
             ])
             log.info("event=iam_user_created account=%s user=%s", account_id, user)
         except iam.exceptions.EntityAlreadyExistsException:

@@ -16,7 +16,6 @@ Secrets (per member e-mail): password, access_key_id, secret_access_key.
 from __future__ import annotations
 
 import logging
-import re
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,7 +32,7 @@ from sandbox.provider import (
 )
 
 from providers.aws import members as iam_members
-from providers.aws.calls import AwsClients, ClientFactory, aws_errors
+from providers.aws.calls import AwsClients, ClientFactory, aws_errors, tag_text
 from providers.aws.organizations import (
     CLOSED_STATES,
     RETRYABLE_CREATE_FAILURES,
@@ -43,11 +42,6 @@ from providers.aws.organizations import (
 )
 
 log = logging.getLogger("sandbox.aws")
-
-# Organizations tags: keys 1-128, values 0-256 characters of letters, digits, spaces
-# and _ . : / = + - @ (https://docs.aws.amazon.com/organizations/latest/APIReference/API_Tag.html).
-_NOT_TAG_CHAR = re.compile(r"[^\w\s.:/=+\-@]")
-
 
 class AwsProvider:
     name = "aws"
@@ -220,8 +214,7 @@ class AwsProvider:
         """
         result = {}
         for key, value in tags.items():
-            key = _NOT_TAG_CHAR.sub("_", key)[:128]
-            result[key] = _NOT_TAG_CHAR.sub("_", str(value))[:256]
+            result[tag_text(key, 128)] = tag_text(value)
         return result
 
     def tag(self, placement: Placement, tags: dict[str, str]) -> None:
