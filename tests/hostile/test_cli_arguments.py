@@ -2,10 +2,17 @@
 text. Every one ends in success or one line on stderr with a non-zero exit, and a failing
 one leaves every table as it was (a refusal adds only its own audit event)."""
 
+import os
+import subprocess
+import sys
+from types import SimpleNamespace
+
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.hostile.conftest import USERS, fuzz
+from tests.cli.conftest import ROOT
+from tests.hostile.conftest import USERS, check_outcome, fuzz
 
 # Long-running commands (daemon, emulators) and cloud calls (--wait, bootstrap) are left
 # out: they are exercised with real emulators elsewhere.
@@ -64,3 +71,22 @@ def test_random_extension_is_refused_in_one_line(runner, by):
     # A requested sandbox cannot be extended whatever --by says; the order of the checks
     # (duration first, then state) must never matter for the outcome's shape.
     runner.attempt("extend", "ffffffff", "--by", by)
+
+
+@pytest.mark.parametrize("args", [
+    ["show", b"\xff\xfe"], ["report", "audit", "--actor", b"\xff"], ["request", "gcp-individual", "--ttl", b"\xff"],
+    ["templates", "validate", b"\xff.toml"], ["admin", "deny", "ffffffff", "--reason", b"caf\xe9"],
+])
+def test_bytes_that_are_not_utf8_are_refused_in_one_line(runner, args):
+    """Only a real process gets raw bytes in argv (Python turns them into surrogates)."""
+    argv = [os.fsencode(sys.executable), os.fsencode(ROOT / "cli.py"), b"--config", os.fsencode(runner.config),
+            *[a if isinstance(a, bytes) else a.encode() for a in args]]
+    before = runner.counts()
+    done = subprocess.run(argv, capture_output=True, cwd=ROOT, timeout=60,
+                          env={"PATH": "/usr/bin:/bin", "SANDBOX_USER": "admin@example.com"})
+    result = SimpleNamespace(returncode=done.returncode, stdout=done.stdout.decode(errors="replace"),
+                             stderr=done.stderr.decode(errors="replace"), exception=None)
+    result.output = result.stdout + result.stderr
+    check_outcome(result, args)
+    assert result.returncode == 2 and "is not UTF-8 text" in result.stderr
+    assert runner.counts() == before
