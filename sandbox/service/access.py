@@ -50,7 +50,7 @@ def require(session: Session, identity: Identity, sandbox: Sandbox, action: str,
         return
     if allow_members and identity.email in member_emails(session, sandbox.id):
         return
-    _refuse(session, identity, action, sandbox.id, now,
+    refuse(session, identity, action, sandbox.id, now,
             f"only the owner{', a member' if allow_members else ''} or an admin may {action} "
             f"sandbox {sandbox.id}")
 
@@ -59,11 +59,11 @@ def require_admin(session: Session, identity: Identity, action: str, *, sandbox_
                   now=None) -> None:
     if identity.is_admin:
         return
-    _refuse(session, identity, action, sandbox_id, now,
+    refuse(session, identity, action, sandbox_id, now,
             f"only admins may {action}; ask an admin listed in [admin] users")
 
 
-def _refuse(session: Session, identity: Identity, action: str, sandbox_id: str | None, now,
+def refuse(session: Session, identity: Identity, action: str, sandbox_id: str | None, now,
             message: str) -> None:
     from datetime import datetime, timezone
 

@@ -8,12 +8,12 @@ from sqlalchemy import or_
 from sqlmodel import select
 
 from sandbox.config import Identity
-from sandbox.errors import IllegalTransitionError, PermissionDeniedError, UsageError
+from sandbox.errors import IllegalTransitionError, UsageError
 from sandbox.lifecycle import ACTIVE, FINAL_STATES, FROZEN, STATES, record_event
 from sandbox.models import Event, Member, Sandbox
 from sandbox.provider import Member as PlanMember
 from sandbox.provider import Placement
-from sandbox.service.access import find_sandbox, iso_utc, member_emails, require, sandbox_view
+from sandbox.service.access import find_sandbox, iso_utc, member_emails, refuse, require, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan
 from sandbox.service.steps import DbStepStore
@@ -75,8 +75,9 @@ def get_credentials(app: App, identity: Identity, sandbox_ref: str,
         members = member_emails(session, sandbox.id)
         target = (member or "").strip().lower() or (
             identity.email if identity.email in members else sandbox.owner)
-        if target != identity.email and not identity.is_admin:
-            raise PermissionDeniedError("only admins may read another member's credentials")
+        if target != identity.email and not identity.is_admin:  # audited like every refusal
+            refuse(session, identity, "read another member's credentials of", sandbox.id, app.now(),
+                   "only admins may read another member's credentials")
         if target not in members:
             raise UsageError(f"{target} is not a member of sandbox {sandbox.id}; members: {', '.join(members)}")
         if sandbox.state not in (ACTIVE, FROZEN):
