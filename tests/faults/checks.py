@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import threading
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -101,8 +103,21 @@ def assert_lifecycle_legal(app) -> None:
 # ---- AWS (moto) ---------------------------------------------------------------------------
 
 def aws(url: str, service: str, **keys: str) -> Any:
-    keys = keys or {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
-    return boto3.client(service, endpoint_url=url, region_name="us-east-1", **keys)
+    """A boto3 client on moto; with the default keys, one per (url, service) for the session."""
+    if keys:
+        return boto3.client(service, endpoint_url=url, region_name="us-east-1", **keys)
+    return _client(url, service)
+
+
+@functools.lru_cache(maxsize=None)
+def _client(url: str, service: str) -> Any:
+    # boto3's default session is not thread-safe when creating clients: make them here, once.
+    with _clients_lock:
+        return boto3.client(service, endpoint_url=url, region_name="us-east-1",
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+
+_clients_lock = threading.Lock()
 
 
 def accounts_with_email(url: str, email: str) -> list[dict]:

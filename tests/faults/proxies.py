@@ -171,7 +171,7 @@ class TcpProxy:
     cut(refuse=True): every open connection is dropped and new ones are refused until
     restore(). cut(refuse=False): connections are dropped, new ones accepted at once (a
     restart that finished instantly, or a failover).
-    cut_on(pattern): the same, the moment a client sends bytes containing `pattern`:
+    cut_on(pattern): the same, the moment a client sends a message containing `pattern`:
     before they reach the server (forward=False), or after the server has answered them
     but before the answer reaches the client (forward=True: the ambiguous commit).
     """
@@ -222,9 +222,12 @@ class TcpProxy:
             time.sleep(0.005)
         assert self._listening.is_set(), "the proxy could not listen again"
 
-    def cut_on(self, pattern: bytes, *, forward: bool = False, refuse: bool = True, nth: int = 1) -> None:
+    def cut_on(self, pattern: bytes, *, forward: bool = False, refuse: bool = True, nth: int = 1,
+               after: bytes = b"") -> None:
+        """Cut at the nth client message holding `pattern` (counted once `after` has gone by)."""
         with self._lock:
-            self._trigger = {"pattern": pattern, "forward": forward, "refuse": refuse, "left": nth}
+            self._trigger = {"pattern": pattern, "forward": forward, "refuse": refuse, "left": nth,
+                             "after": after}
 
     @property
     def armed(self) -> bool:
@@ -307,7 +310,13 @@ class TcpProxy:
     def _fires(self, data: bytes) -> dict | None:
         with self._lock:
             trigger = self._trigger
-            if trigger is None or trigger["pattern"] not in data:
+            if trigger is None:
+                return None
+            if trigger["after"]:
+                if trigger["after"] in data:
+                    trigger["after"] = b""
+                return None
+            if trigger["pattern"] not in data:
                 return None
             trigger["left"] -= 1
             if trigger["left"] > 0:

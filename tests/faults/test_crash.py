@@ -23,7 +23,7 @@ from sandbox.templates import find_template
 from tests.conftest import ADMIN, ALICE
 from tests.faults import checks
 
-AWS_STEPS = ["create_request_id", "moved_to", "tagged", "secret:password", "secret:access_key_id",
+AWS_STEPS = ["create_started", "create_request_id", "moved_to", "tagged", "secret:password", "secret:access_key_id",
              f"member:{ALICE.email}", "budget"]
 GCP_STEPS = ["project_id", "project_created", "billing_linked", "services_enabled", f"member:{ALICE.email}"]
 
