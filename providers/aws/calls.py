@@ -105,10 +105,35 @@ def aws_errors(operation: str, subject: str) -> Iterator[None]:
         raise error from exc
 
 
+class RedactBodies(logging.Filter):
+    """botocore logs every request's parameters and every response body at DEBUG: an IAM
+    password (CreateLoginProfile), a new access key's secret (CreateAccessKey), assumed-role
+    keys (AssumeRole). Keep those records, for the operation and the timing, without the bodies,
+    so DEBUG logging is safe to turn on."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = str(record.msg)
+        if record.name == "botocore.endpoint" and message.startswith("Making request"):
+            operation = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "Making request for %s (parameters not logged)", (operation,)
+        elif record.name == "botocore.parsers" and message.startswith("Response body"):
+            record.msg, record.args = "Response body not logged", ()
+        return True
+
+
+def redact_botocore_logs() -> None:
+    """Idempotent: installs RedactBodies on the two botocore loggers that log bodies."""
+    for name in ("botocore.endpoint", "botocore.parsers"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactBodies) for f in logger.filters):
+            logger.addFilter(RedactBodies())
+
+
 class AwsClients:
     """Management-account clients (cached) and member-account IAM via an assumed role."""
 
     def __init__(self, settings: AwsSettings, client_factory: ClientFactory | None = None):
+        redact_botocore_logs()
         self.settings = settings
         self._factory = client_factory or self._boto3_client
         self._clients: dict[str, Any] = {}
