@@ -170,9 +170,14 @@ def _cell(value: Any) -> str:
     return one_line(value)
 
 
-def progress_printer(output: str):
-    """Step messages on stderr, so --output json stays parseable."""
+def progress_printer(output: str, header: str | None = None):
+    """Step messages on stderr, so --output json stays parseable. The header waits for the
+    first step, so a request refused before provisioning starts is still one line."""
+    pending = [header] if header else []
+
     def show(message: str) -> None:
+        while pending:
+            click.echo(pending.pop(), err=True)
         click.echo(f"  … {message}", err=True)
     return show
 
@@ -190,10 +195,9 @@ def request(ctx, template, ttl, members, wait, output):
     """Ask for a sandbox from TEMPLATE (see: sandbox templates list)."""
     from sandbox.service import request_sandbox
 
-    if wait:
-        click.echo(f"provisioning a {template} sandbox...", err=True)
+    header = f"provisioning a {template} sandbox..." if wait else None
     view = request_sandbox(ctx.app, ctx.identity, template, ttl=ttl, members=list(members), wait=wait,
-                           progress=progress_printer(output))
+                           progress=progress_printer(output, header))
     emit(view, output)
     if output == "table" and view["state"] == "requested":
         hint = ("an admin must approve it: sandbox admin approve " + view["id"]) if view["approval_required"] \
