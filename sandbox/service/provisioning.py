@@ -39,6 +39,8 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
         provider = app.provider(sandbox.provider)
         steps = DbStepStore(app, sandbox_id, progress)
         try:
+            if sandbox.provider == "aws":  # its secrets need the key: fail before CreateAccount
+                app.vault.require()
             placement = provider.provision(plan, steps)
         except ProviderError as exc:
             return _record_failure(app, sandbox_id, actor, exc, retryable=exc.retryable)
