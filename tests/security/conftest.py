@@ -33,9 +33,9 @@ class Database:
         detail = row["detail"] if isinstance(row["detail"], dict) else json.loads(row["detail"])
         return {**row, "detail": detail}
 
-    def scalar(self, sql: str, **params):
+    def execute(self, sql: str, **params) -> None:
         with self.engine.begin() as conn:
-            return conn.execute(text(sql), params).scalar()
+            conn.execute(text(sql), params)
 
 
 @pytest.fixture
