@@ -40,13 +40,33 @@ def make_engine(url: str, **kwargs) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
             _make_sqlite_transactional(engine)
             return engine
-        return create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        if engine.dialect.name == "postgresql":
+            _bound_lock_waits(engine)
+        return engine
     except (NoSuchModuleError, ImportError):
         raise ConfigError(f"[database] url {shown}: this database is not supported; "
                           "use SQLite or PostgreSQL (postgresql+psycopg://...)") from None
     except (OSError, ValueError) as exc:  # a folder that cannot be made, a NUL in the path
         reason = getattr(exc, "strerror", None) or str(exc)
         raise ConfigError(f"[database] url {shown}: cannot use it: {reason}") from None
+
+
+# Lock waits stay bounded on PostgreSQL: a stuck peer yields an error, not a hang.
+LOCK_TIMEOUT = "30s"
+
+
+def _bound_lock_waits(engine: Engine) -> None:
+    """SET lock_timeout once per connection. A SET LOCAL at the start of every transaction
+    cost a round trip each time: a third of the statements of a daemon pass
+    (bench/sweep_cost.py). Behind PgBouncer in transaction mode, where a session SET does
+    not stick, set it on the role instead: ALTER ROLE ... SET lock_timeout = '30s'."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+        dbapi_connection.commit()  # psycopg opened a transaction; rolled back, the SET would be undone
 
 
 def _make_sqlite_transactional(engine: Engine) -> None:

@@ -9,7 +9,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import Session
@@ -53,10 +52,8 @@ class App:
     def session(self) -> Iterator[Session]:
         """One transaction. A lost database connection becomes a one-line domain error."""
         try:
+            # On PostgreSQL, lock waits are bounded per connection (sandbox.db.LOCK_TIMEOUT).
             with session_scope(self.engine) as session:
-                if self.engine.dialect.name == "postgresql":
-                    # Keep lock waits bounded: a stuck peer yields an error, not a hang.
-                    session.execute(text("SET LOCAL lock_timeout = '30s'"))
                 yield session
         except DBAPIError as exc:
             if exc.connection_invalidated or _is_connection_error(exc):
