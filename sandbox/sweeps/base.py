@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from sqlalchemy import or_, select, text, update
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ColumnElement
 
 from sandbox.models import Sandbox
@@ -86,8 +87,13 @@ def exclusive(app: App, job: str) -> Iterator[bool]:
             yield bool(got)
         finally:
             if got:
-                conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(job)})
-                conn.commit()
+                try:
+                    conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": _lock_key(job)})
+                    conn.commit()
+                except DBAPIError:
+                    # The connection died with the lock: PostgreSQL already released it, and
+                    # the sweep's own error (the database is gone) is the one worth reporting.
+                    pass
 
 
 def claim_due(app: App, *conditions: ColumnElement, limit: int = 100) -> list[str]:
