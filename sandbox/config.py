@@ -192,14 +192,13 @@ def load_settings(explicit: str | None = None) -> Settings:
     path = find_config_path(explicit)
     if path is None:
         return parse_settings({}, "embedded defaults")
-    else:
-        try:
-            raw = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-        except OSError as exc:
-            raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
-        return parse_settings(raw, str(path))
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+    return parse_settings(raw, str(path))
 
 
 def parse_settings(raw: dict[str, Any], source: str) -> Settings:
