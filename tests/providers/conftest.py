@@ -1,4 +1,4 @@
-"""Fixtures for provider tests: a moto server over HTTP, and an in-memory StepStore."""
+"""Fixtures for AWS provider tests: the session's moto server over HTTP, with no AWS config leaking in."""
 
 from __future__ import annotations
 
@@ -7,44 +7,15 @@ from typing import Any
 import boto3
 import pytest
 
-from emulators.aws import AwsEmulator
+from tests.memory_steps import MemorySteps  # noqa: F401 - re-exported for the tests
+
 from sandbox.config import AwsSettings
 
 
-class MemorySteps:
-    """A StepStore kept in dicts: what the service's database-backed one does, minus SQL.
-
-    Values go through the same JSON-able types the real store accepts; `progress` keeps
-    each message so tests can read what a user would have seen.
-    """
-
-    def __init__(self, values: dict[str, Any] | None = None):
-        self.values: dict[str, Any] = dict(values or {})
-        self.secrets: dict[tuple[str, str], str] = {}
-        self.messages: list[str] = []
-
-    def get(self, key: str) -> Any | None:
-        return self.values.get(key)
-
-    def put(self, key: str, value: Any) -> None:
-        self.values[key] = value
-
-    def get_secret(self, member_email: str, name: str) -> str | None:
-        return self.secrets.get((member_email, name))
-
-    def put_secret(self, member_email: str, name: str, value: str) -> None:
-        self.secrets[(member_email, name)] = value
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
-
-
 @pytest.fixture(scope="session")
-def aws_emulator():
-    emulator = AwsEmulator()
-    emulator.start()
-    yield emulator
-    emulator.stop()
+def aws_emulator(_aws_server):
+    """The session's moto server (tests/conftest.py), for its extras like queued CE results."""
+    return _aws_server[0]
 
 
 @pytest.fixture

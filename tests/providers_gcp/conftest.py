@@ -15,40 +15,10 @@ from providers.gcp import GcpProvider
 from sandbox.config import BUILTIN_TEMPLATES, GcpSettings
 from sandbox.provider import Member, Plan
 from sandbox.templates import load_template_file
+from tests.memory_steps import MemorySteps  # noqa: F401 - re-exported for the tests
 
 OWNER = Member("alice.smith@example.com", "owner")
 MEMBER = Member("bob@example.com", "member")
-
-
-class MemorySteps:
-    """A StepStore kept in memory. Values go through JSON, as a database column would
-    store them, so a provider that saves something unserialisable fails here too."""
-
-    def __init__(self, values: dict[str, Any] | None = None):
-        self.values: dict[str, str] = {}
-        self.secrets: dict[tuple[str, str], str] = {}
-        self.messages: list[str] = []
-        for key, value in (values or {}).items():
-            self.put(key, value)
-
-    def get(self, key: str) -> Any | None:
-        raw = self.values.get(key)
-        return None if raw is None else json.loads(raw)
-
-    def put(self, key: str, value: Any) -> None:
-        self.values[key] = json.dumps(value)
-
-    def get_secret(self, member_email: str, name: str) -> str | None:
-        return self.secrets.get((member_email, name))
-
-    def put_secret(self, member_email: str, name: str, value: str) -> None:
-        self.secrets[(member_email, name)] = value
-
-    def progress(self, message: str) -> None:
-        self.messages.append(message)
-
-    def keys(self) -> list[str]:
-        return list(self.values)
 
 
 class Control:
