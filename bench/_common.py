@@ -43,7 +43,7 @@ def machine() -> dict[str, Any]:
         "ram_gib": round(mem_kb / 1024 / 1024, 1),
         "cpu": cpu,
         "python": platform.python_version(),
-        "loadavg_at_start": _read("/proc/loadavg").split()[:3],
+        "loadavg_when_written": _read("/proc/loadavg").split()[:3],
     }
 
 
