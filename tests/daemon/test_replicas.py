@@ -25,7 +25,7 @@ from tests.daemon.conftest import (ROOT, CountingProvider, accounts_by_email, ev
 # (moto serves ~35 requests/s from one process, 9 per sandbox, and the provision sweep
 # runs on one replica at a time), and minutes on a loaded one, so the suite runs 50 and
 # SANDBOX_TEST_REPLICA_SANDBOXES=200 runs the full number.
-REPLICA_SANDBOXES = int(os.environ.get("SANDBOX_TEST_REPLICA_SANDBOXES", "50"))
+REPLICA_SANDBOXES = int(os.environ.get("SANDBOX_TEST_REPLICA_SANDBOXES", "200"))  # the figure
 
 
 @pytest.fixture(scope="module")
