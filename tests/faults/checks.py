@@ -12,6 +12,7 @@ from sqlmodel import select
 
 from sandbox.lifecycle import REQUESTED, TRANSITIONS
 from sandbox.models import Credential, Event, Sandbox
+from tests.e2e.helpers import ou_path_of
 
 
 # ---- the database -----------------------------------------------------------------------
@@ -134,15 +135,7 @@ def member_iam(url: str, account_id: str) -> Any:
 
 
 def ou_path(url: str, account_id: str) -> str:
-    org = aws(url, "organizations")
-    names, child = [], account_id
-    while True:
-        parent = org.list_parents(ChildId=child)["Parents"][0]
-        if parent["Type"] == "ROOT":
-            return "/" + "/".join(reversed(names))
-        names.append(org.describe_organizational_unit(OrganizationalUnitId=parent["Id"])
-                     ["OrganizationalUnit"]["Name"])
-        child = parent["Id"]
+    return ou_path_of(url, account_id)
 
 
 def budgets_named(url: str, name: str) -> list[dict]:
