@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session
 
 from sandbox.errors import ConcurrentUpdateError, IllegalTransitionError
@@ -79,8 +80,7 @@ def transition(session: Session, sandbox: Sandbox, to_state: str, *, actor: str,
         raise ConcurrentUpdateError(
             f"sandbox {sandbox.id} was changed by someone else while {action} ran; try again"
         )
-    for key, value in values.items():
-        setattr(sandbox, key, value)
+    _mirror(sandbox, values)
     record_event(session, sandbox_id=sandbox.id, actor=actor, action=action, at=at,
                  detail=detail, from_state=from_state, to_state=to_state)
     return sandbox
@@ -98,6 +98,12 @@ def update_guarded(session: Session, sandbox: Sandbox, **changes: Any) -> Sandbo
     if result.rowcount != 1:
         session.rollback()
         raise ConcurrentUpdateError(f"sandbox {sandbox.id} was changed by someone else; try again")
-    for key, value in values.items():
-        setattr(sandbox, key, value)
+    _mirror(sandbox, values)
     return sandbox
+
+
+def _mirror(sandbox: Sandbox, values: dict[str, Any]) -> None:
+    """Show what the UPDATE wrote on the caller's row as already stored: set as plain
+    attributes, the session would flush the same UPDATE a second time at commit."""
+    for key, value in values.items():
+        set_committed_value(sandbox, key, value)

@@ -9,7 +9,7 @@ from typing import Any, Callable
 from sqlmodel import select
 
 from sandbox.durations import parse_duration
-from sandbox.errors import DatabaseUnavailableError, IllegalTransitionError, ProviderError, SandboxError
+from sandbox.errors import ConcurrentUpdateError, DatabaseUnavailableError, IllegalTransitionError, ProviderError, SandboxError
 from sandbox.lifecycle import ACTIVE, FAILED, PROVISIONING, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
 from sandbox.notices import queue_notice
@@ -22,9 +22,12 @@ log = logging.getLogger("sandbox.provision")
 
 
 def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
-                      progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Provision (or resume provisioning) one sandbox; returns its view when active."""
-    with leased(app, sandbox_id):
+                      progress: Callable[[str], None] | None = None, lease_held: bool = False) -> dict[str, Any]:
+    """Provision (or resume provisioning) one sandbox; returns its view when active.
+
+    `lease_held`: the caller (the provisioning sweep) claimed the sandbox's lease already.
+    """
+    with leased(app, sandbox_id, held=lease_held):
         with app.session() as session:
             sandbox = session.get(Sandbox, sandbox_id)
             if sandbox.state == REQUESTED:
@@ -36,17 +39,18 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
             elif sandbox.state != PROVISIONING:
                 raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; nothing to provision")
             plan = build_plan(sandbox, _members(session, sandbox_id))
+            steps = DbStepStore(app, sandbox_id, progress, session=session)
         provider = app.provider(sandbox.provider)
-        steps = DbStepStore(app, sandbox_id, progress)
         try:
             if sandbox.provider == "aws":  # its secrets need the key: fail before CreateAccount
                 app.vault.require()
             placement = provider.provision(plan, steps)
         except ProviderError as exc:
             return _record_failure(app, sandbox_id, actor, exc, retryable=exc.retryable)
-        except DatabaseUnavailableError:
+        except (DatabaseUnavailableError, ConcurrentUpdateError):
             # Not the sandbox's fault: recorded as a failure (should the server be back by
-            # now) it would wait for an admin. Left provisioning, the next sweep resumes it.
+            # now) it would wait for an admin. Left provisioning, the next sweep (or the
+            # worker that took the lease over) resumes it.
             raise
         except SandboxError as exc:  # a missing secrets key, say: fixable, then retried by an admin
             return _record_failure(app, sandbox_id, actor, exc, retryable=False)

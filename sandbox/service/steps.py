@@ -10,7 +10,7 @@ from datetime import timedelta
 from typing import Any, Callable, Iterator
 
 from sqlalchemy import and_, or_, update
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from sandbox.durations import parse_duration
 from sandbox.errors import ConcurrentUpdateError
@@ -25,47 +25,69 @@ CRASH_AFTER_ENV = "SANDBOX_FAULT_CRASH_AFTER"
 
 
 class DbStepStore:
-    """Each put commits before returning, so the next step starts from durable ground."""
+    """Each put commits before returning, so the next step starts from durable ground.
 
-    def __init__(self, app: App, sandbox_id: str, on_progress: Callable[[str], None] | None = None):
+    The worker holding the sandbox's lease is the only writer of its progress and
+    credentials, so both are read once, here, and each put is one write: progress as a
+    whole with the lease renewed, fenced by the lease so a worker that lost it cannot
+    overwrite its successor's steps.
+    """
+
+    def __init__(self, app: App, sandbox_id: str, on_progress: Callable[[str], None] | None = None,
+                 *, session: Session | None = None):
         self.app = app
         self.sandbox_id = sandbox_id
         self.on_progress = on_progress
-        with app.session() as session:
-            self._progress = dict(session.get(Sandbox, sandbox_id).progress)
+        if session is None:
+            with app.session() as session:
+                self._load(session)
+        else:
+            self._load(session)
+
+    def _load(self, session: Session) -> None:
+        self._progress = dict(session.execute(
+            select(Sandbox.progress).where(Sandbox.id == self.sandbox_id)).scalar_one())
+        self._ciphertexts = {(email, name): ciphertext for email, name, ciphertext in session.execute(
+            select(Credential.member_email, Credential.name, Credential.ciphertext)
+            .where(Credential.sandbox_id == self.sandbox_id))}
 
     def get(self, key: str) -> Any | None:
         return self._progress.get(key)
 
     def put(self, key: str, value: Any) -> None:
+        progress = {**self._progress, key: value}
         with self.app.session() as session:
-            row = session.get(Sandbox, self.sandbox_id, with_for_update=True)
-            row.progress = {**row.progress, key: value}
-            row.lease_until = self.app.now() + lease_length(self.app)
-            session.add(row)
-        self._progress[key] = value
+            written = session.execute(
+                update(Sandbox)
+                .where(Sandbox.id == self.sandbox_id, Sandbox.lease_owner == self.app.worker_id)
+                .values(progress=progress, lease_until=self.app.now() + lease_length(self.app))
+                .execution_options(synchronize_session=False)).rowcount
+        if written != 1:
+            raise ConcurrentUpdateError(f"sandbox {self.sandbox_id} was taken over by another worker "
+                                        f"(this one's lease ran out) before step {key} was saved")
+        self._progress = progress
         log.info("step_done sandbox=%s step=%s", self.sandbox_id, key)
         if os.environ.get(CRASH_AFTER_ENV) == key:
             os.kill(os.getpid(), signal.SIGKILL)
 
     def get_secret(self, member_email: str, name: str) -> str | None:
-        with self.app.session() as session:
-            row = session.exec(select(Credential).where(
-                Credential.sandbox_id == self.sandbox_id, Credential.member_email == member_email,
-                Credential.name == name)).first()
-        return None if row is None else self.app.vault.decrypt(row.ciphertext)
+        ciphertext = self._ciphertexts.get((member_email, name))
+        return None if ciphertext is None else self.app.vault.decrypt(ciphertext)
 
     def put_secret(self, member_email: str, name: str, value: str) -> None:
         ciphertext = self.app.vault.encrypt(value)
         with self.app.session() as session:
-            row = session.exec(select(Credential).where(
-                Credential.sandbox_id == self.sandbox_id, Credential.member_email == member_email,
-                Credential.name == name)).first()
-            if row is None:
-                row = Credential(sandbox_id=self.sandbox_id, member_email=member_email, name=name,
-                                 ciphertext=ciphertext, created_at=self.app.now())
-            row.ciphertext = ciphertext
-            session.add(row)
+            if (member_email, name) in self._ciphertexts:
+                session.execute(
+                    update(Credential)
+                    .where(Credential.sandbox_id == self.sandbox_id, Credential.member_email == member_email,
+                           Credential.name == name)
+                    .values(ciphertext=ciphertext)
+                    .execution_options(synchronize_session=False))
+            else:
+                session.add(Credential(sandbox_id=self.sandbox_id, member_email=member_email, name=name,
+                                       ciphertext=ciphertext, created_at=self.app.now()))
+        self._ciphertexts[(member_email, name)] = ciphertext
         log.info("secret_stored sandbox=%s member=%s name=%s", self.sandbox_id, member_email, name)
         if os.environ.get(CRASH_AFTER_ENV) == f"secret:{name}":
             os.kill(os.getpid(), signal.SIGKILL)
@@ -106,7 +128,11 @@ def release(app: App, sandbox_id: str) -> None:
 
 
 @contextmanager
-def leased(app: App, sandbox_id: str) -> Iterator[None]:
+def leased(app: App, sandbox_id: str, *, held: bool = False) -> Iterator[None]:
+    """Hold the sandbox's lease for the block; `held`: the caller (a sweep) already does."""
+    if held:
+        yield
+        return
     if not claim(app, sandbox_id):
         raise ConcurrentUpdateError(
             f"sandbox {sandbox_id} is being worked on by another process; try again in a few minutes"

@@ -98,7 +98,7 @@ def _work(app: App, queue: _Queue, provider: str) -> None:
     while (sandbox_id := queue.next(provider)) is not None:
         outcome = SweepResult(JOB)
         try:
-            run_one(app, outcome, sandbox_id, lambda sid: provision_sandbox(app, sid, actor=ACTOR),
+            run_one(app, outcome, sandbox_id, lambda sid: provision_sandbox(app, sid, actor=ACTOR, lease_held=True),
                     in_hand=True)
         finally:
             queue.count(outcome)

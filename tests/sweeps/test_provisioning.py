@@ -2,10 +2,12 @@
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import update
 
+from sandbox.errors import ConcurrentUpdateError
 from sandbox.models import Event, Sandbox
-from sandbox.service import approve_sandbox, request_sandbox, retry_sandbox
+from sandbox.service import approve_sandbox, provision_sandbox, request_sandbox, retry_sandbox
 from tests.conftest import ADMIN, ALICE, BOB
 from tests.sweeps.conftest import notice_kinds, rows, run
 
@@ -102,3 +104,23 @@ def test_half_done_sandbox_of_a_dead_worker_resumes_once_its_lease_runs_out(make
     assert sandbox.state == "active" and sandbox.lease_owner is None
     mine = [p for p in gcp.state()["projects"] if p["projectId"] == sandbox.cloud_id]
     assert len(gcp.state()["projects"]) == 1 and mine[0]["state"] == "ACTIVE"
+
+
+def test_a_worker_whose_lease_was_taken_over_saves_no_step_and_leaves_the_sandbox_to_its_successor(
+        make_app, gcp):
+    app = make_app()
+    sandbox_id = request_sandbox(app, ALICE, "gcp-individual")["id"]
+
+    def lease_taken_over(_message):
+        # This worker stalled past its lease and another one claimed the sandbox.
+        with app.session() as session:
+            session.execute(update(Sandbox).where(Sandbox.id == sandbox_id).values(lease_owner="other-host:4242"))
+
+    with pytest.raises(ConcurrentUpdateError, match="taken over by another worker"):
+        provision_sandbox(app, sandbox_id, actor="daemon", progress=lease_taken_over)
+
+    sandbox = load(app, sandbox_id)
+    assert sandbox.state == "provisioning" and sandbox.lease_owner == "other-host:4242"
+    assert list(sandbox.progress) == ["project_id"]  # the step after the take-over was not saved
+    actions = [e.action for e in rows(app, Event, Event.sandbox_id == sandbox_id)]
+    assert "provision_failed" not in actions and "provision_retry" not in actions
