@@ -6,6 +6,7 @@ import logging
 import re
 import threading
 import time
+from collections import OrderedDict
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator
 
@@ -56,6 +57,9 @@ def tag_text(text: str, limit: int = 256) -> str:
     """`text` with every character AWS refuses in a tag replaced by "_", cut to `limit`."""
     return _NOT_TAG_CHAR.sub("_", str(text))[:limit]
 
+
+# Member-account IAM clients kept: enough for the accounts the daemon's workers are on.
+MEMBER_CLIENTS_KEPT = 32
 
 # client_factory(service_name, credentials=None) -> boto3 client. `credentials` is the
 # STS Credentials dict of an assumed role (AccessKeyId, SecretAccessKey, SessionToken).
@@ -137,7 +141,10 @@ class AwsClients:
         self.settings = settings
         self._factory = client_factory or self._boto3_client
         self._clients: dict[str, Any] = {}
-        self._members: dict[str, tuple[dict[str, Any], Any]] = {}  # account -> (creds, iam)
+        # account -> (creds, iam), most recently used last. Bounded: every cached client keeps
+        # thousands of objects alive, so an unbounded cache made a long-running daemon grow
+        # with every account it ever touched, and each garbage collection slower.
+        self._members: OrderedDict[str, tuple[dict[str, Any], Any]] = OrderedDict()
         self._lock = threading.RLock()  # boto3 sessions are not thread-safe; clients are
         self._session: boto3.Session | None = None
         self._static_keys: dict[str, str] | None = None
@@ -158,9 +165,11 @@ class AwsClients:
 
     def member_iam(self, account_id: str) -> Any:
         """IAM in a member account, through settings.access_role (credentials cached ~1 h)."""
-        cached = self._members.get(account_id)
-        if cached is not None and not _expires_soon(cached[0]):
-            return cached[1]
+        with self._lock:
+            cached = self._members.get(account_id)
+            if cached is not None and not _expires_soon(cached[0]):
+                self._members.move_to_end(account_id)
+                return cached[1]
         role_arn = f"arn:aws:iam::{account_id}:role/{self.settings.access_role}"
         with aws_errors("AssumeRole", f"account {account_id}"):
             credentials = self.get("sts").assume_role(
@@ -168,6 +177,9 @@ class AwsClients:
         with self._lock, aws_errors("iam client setup", f"account {account_id}"):
             client = self._factory("iam", credentials=credentials)
             self._members[account_id] = (credentials, client)
+            self._members.move_to_end(account_id)
+            while len(self._members) > MEMBER_CLIENTS_KEPT:
+                self._members.popitem(last=False)
         return client
 
     def _where(self) -> str:
