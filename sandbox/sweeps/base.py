@@ -96,15 +96,22 @@ def exclusive(app: App, job: str) -> Iterator[bool]:
                     pass
 
 
-def claim_due(app: App, *conditions: ColumnElement, limit: int = 100) -> list[str]:
-    """Lease up to `limit` sandboxes matching `conditions` whose lease is free or expired.
+def claim_due(app: App, *conditions: ColumnElement, limit: int = 100, after: str | None = None) -> list[str]:
+    """Lease up to `limit` sandboxes matching `conditions` whose lease is free or expired,
+    the longest-waiting first; with `after`, in id order past that id (keyset paging: the
+    statement stays the same size however many a pass has claimed before).
 
     The SELECT skips rows other replicas have locked this instant, and the lease written
     in the same transaction keeps them away once it commits.
     """
     now = app.now()
     free = or_(Sandbox.lease_owner.is_(None), Sandbox.lease_until < now, Sandbox.lease_owner == app.worker_id)
-    query = select(Sandbox.id).where(free, *conditions).order_by(Sandbox.next_attempt_at, Sandbox.id).limit(limit)
+    query = select(Sandbox.id).where(free, *conditions)
+    if after is None:
+        query = query.order_by(Sandbox.next_attempt_at, Sandbox.id)
+    else:
+        query = query.where(Sandbox.id > after).order_by(Sandbox.id)
+    query = query.limit(limit)
     if app.is_postgres:
         query = query.with_for_update(skip_locked=True)
     with app.session() as session:

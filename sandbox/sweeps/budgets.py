@@ -75,13 +75,15 @@ def _read_provider(app: App, result: SweepResult, provider_name: str, now: datet
 
     # Claim each sandbox for its own writes (an owner extending it holds the lease meanwhile;
     # a sandbox busy elsewhere is simply read again next sweep).
-    ids = [row.id for row in rows]
-    each_due(app, result, [Sandbox.id.in_(ids), *live],
-             lambda sid: _apply(app, provider_name, sid, by_cloud_id, now), stop=stop)
+    read = frozenset(row.id for row in rows)
+    each_due(app, result, [Sandbox.provider == provider_name, *live],
+             lambda sid: _apply(app, provider_name, sid, read, by_cloud_id, now), stop=stop)
 
 
-def _apply(app: App, provider_name: str, sandbox_id: str,
+def _apply(app: App, provider_name: str, sandbox_id: str, read: frozenset[str],
            by_cloud_id: dict[str, dict[date, Decimal] | None], now: datetime) -> None:
+    if sandbox_id not in read:
+        return  # it became live after the spend was read: the next sweep reads it
     with app.session() as session:
         sandbox = session.get(Sandbox, sandbox_id)
         daily = by_cloud_id.get(sandbox.cloud_id, {})

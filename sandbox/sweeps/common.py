@@ -52,18 +52,22 @@ def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
              batch: int = BATCH, stop: Stop | None = None) -> None:
     """Claim due sandboxes batch by batch and handle each; one failure never stops the rest.
 
-    `attempted` (shared by the steps of one sweep) keeps a sandbox from being handled
-    twice in a run, e.g. when its handler failed and left it still matching. `stop`
-    (the daemon's shutdown flag) is checked between sandboxes; the rest of a claimed
-    batch is released untouched.
+    Batches go in id order, each past the last one's ids, so a sandbox whose handler failed
+    and left it still matching is not handled twice in a run. `attempted` (shared by the
+    steps of one sweep) does the same across steps: those an earlier step handled are
+    skipped. `stop` (the daemon's shutdown flag) is checked between sandboxes; the rest of
+    a claimed batch is released untouched.
     """
     attempted = set() if attempted is None else attempted
     conditions = list(conditions)
+    if attempted:
+        conditions.append(Sandbox.id.notin_(sorted(attempted)))
+    last = ""  # below every id
     while not (stop and stop()):
-        extra = [Sandbox.id.notin_(sorted(attempted))] if attempted else []
-        ids = claim_due(app, *conditions, *extra, limit=batch)
+        ids = claim_due(app, *conditions, limit=batch, after=last)
         if not ids:
             return
+        last = ids[-1]
         attempted.update(ids)
         mine = take_in_hand(app, ids)
         result.due += len(mine)
