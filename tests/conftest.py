@@ -13,14 +13,13 @@ import os
 import shutil
 import uuid
 import warnings
-from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from sandbox.clock import FrozenClock
-from sandbox.config import Identity, parse_settings
+from sandbox.config import Identity, Settings, parse_settings
 from sandbox.db import make_engine, upgrade
 from sandbox.secrets import generate_key
 
@@ -132,7 +131,7 @@ def gcp_url(gcp_emulator, _gcp_server):
 
 # ---- the application -----------------------------------------------------------------
 
-def make_settings(db_url: str, aws_url: str = "", gcp_url: str = "", **overrides) -> "Settings":
+def make_settings(db_url: str, aws_url: str = "", gcp_url: str = "", **overrides) -> Settings:
     from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
 
     raw = {

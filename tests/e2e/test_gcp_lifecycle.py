@@ -1,7 +1,7 @@
 """A GCP sandbox's life through the service layer, checked in the emulator and the database."""
 
 import pytest
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from sandbox.errors import SandboxError
 from sandbox.models import Sandbox

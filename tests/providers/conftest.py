@@ -1,4 +1,5 @@
-"""Fixtures for AWS provider tests: the session's moto server over HTTP, with no AWS config leaking in."""
+"""Fixtures for AWS provider tests: the session's moto server over HTTP, with no AWS config
+leaking in, and a fault proxy in front of it for the answers moto never gives."""
 
 from __future__ import annotations
 
@@ -29,6 +30,17 @@ def aws_url(aws_emulator, monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     aws_emulator.reset()
     return aws_emulator.url
+
+
+@pytest.fixture
+def aws_proxy(aws_url):
+    """tests.faults.proxies.AwsFaultProxy in front of this test's moto: chosen operations get
+    an AWS error or a canned answer on the wire, everything else reaches moto."""
+    from tests.faults.proxies import AwsFaultProxy
+
+    proxy = AwsFaultProxy(aws_url)
+    yield proxy
+    proxy.close()
 
 
 @pytest.fixture

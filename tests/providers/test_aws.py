@@ -1,22 +1,18 @@
-"""AwsProvider against moto over HTTP (state asserted through boto3), plus botocore
-Stubber for what moto cannot produce (IN_PROGRESS/FAILED account creation, the close
-quota) and a throttling proxy for botocore's retries."""
+"""AwsProvider against moto over HTTP, state asserted through boto3. What moto cannot
+produce (IN_PROGRESS/FAILED account creation, the close quota, other refusals, throttling)
+is injected on the wire by tests.faults.proxies.AwsFaultProxy in front of moto, in each
+service's own protocol; a throttling proxy checks botocore's retries. Nothing is mocked."""
 
 from __future__ import annotations
 
-import json
 import threading
-import time
-import urllib.error
-import urllib.request
-from datetime import date, datetime, timedelta, timezone
+from dataclasses import replace
+from datetime import date, timedelta
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from botocore.stub import ANY, Stubber
 
 from providers.aws import AwsProvider
 from providers.aws.members import generate_password, iam_user_name
@@ -446,231 +442,194 @@ def test_emulator_holds_only_the_managed_policies_templates_use(aws_admin):
         "arn:aws:iam::aws:policy/IAMReadOnlyAccess", "arn:aws:iam::aws:policy/ReadOnlyAccess"}
 
 
-# -- what moto cannot produce: Stubber ---------------------------------------------------
+# -- what moto cannot produce: faults on the wire ------------------------------------------
+# moto always creates an account at once, and never throttles or refuses; AwsFaultProxy
+# (tests/faults/proxies.py) answers chosen operations as AWS would, in the service's own
+# protocol, so the real provider and botocore (its parsing and its retries) run unchanged.
 
-class StubbedClients:
-    """client_factory handing out real boto3 clients whose responses a Stubber supplies."""
-
-    def __init__(self):
-        self.clients, self.stubbers = {}, {}
-
-    def __call__(self, service, credentials=None):
-        if service not in self.clients:
-            client = boto3.client(service, region_name="us-east-1",
-                                  aws_access_key_id="testing", aws_secret_access_key="testing")
-            self.clients[service] = client
-            self.stubbers[service] = Stubber(client)
-            self.stubbers[service].activate()
-        return self.clients[service]
-
-    def stub(self, service):
-        self(service)
-        return self.stubbers[service]
+REQUEST_ID = "car-0123456789abcdef0123456789abcdef"
 
 
-def stubbed_provider(**settings):
-    factory = StubbedClients()
-    provider = AwsProvider(AwsSettings(poll_seconds=0.001, poll_timeout_seconds=5,
-                                       departments={"default": "default"}, **settings),
-                           client_factory=factory)
-    return provider, factory
+@pytest.fixture
+def proxied(aws_settings, aws_proxy) -> AwsProvider:
+    """A bootstrapped AwsProvider whose every request goes through aws_proxy to moto.
+    max_attempts=1: botocore sends a request it may retry (throttling, 5xx) twice."""
+    provider = AwsProvider(replace(aws_settings, endpoint_url=aws_proxy.url, max_attempts=1))
+    provider.bootstrap()
+    return provider
 
 
-def stub_ou_lookup(org, *names):
-    """The responses that resolve an OU path: the root, then one listing per component."""
-    org.add_response("list_roots", {"Roots": [{"Id": "r-abcd"}]})
-    for i, name in enumerate(names):
-        org.add_response("list_organizational_units_for_parent",
-                         {"OrganizationalUnits": [{"Id": f"ou-abcd-{i:08d}", "Name": name}]})
-
-
-def create_status(state, **extra):
-    return {"CreateAccountStatus": {"Id": "car-0123456789abcdef0123456789abcdef",
-                                    "AccountName": "alice-1a2b3c4d", "State": state, **extra}}
+def member_account(aws_admin, name: str, **tags: str) -> str:
+    """A member account made in moto directly (not through the proxy); its id."""
+    status = aws_admin.org.create_account(Email=f"aws+{name}@example.com", AccountName=name,
+                                          Tags=[{"Key": k, "Value": v} for k, v in tags.items()])
+    return status["CreateAccountStatus"]["AccountId"]
 
 
 @pytest.mark.parametrize("reason, retryable", [
     ("EMAIL_ALREADY_EXISTS", False),
     ("CONCURRENT_ACCOUNT_MODIFICATION", True),
 ])
-def test_failed_account_creation_is_reported_and_forgotten(reason, retryable):
-    provider, factory = stubbed_provider()
-    org = factory.stub("organizations")
-    stub_ou_lookup(org, "sandbox", "active", "default")
-    org.add_response("create_account", create_status("IN_PROGRESS"), {
-        "Email": "aws+alice-1a2b3c4d@example.com", "AccountName": "alice-1a2b3c4d",
-        "RoleName": "OrganizationAccountAccessRole", "Tags": ANY})
-    org.add_response("describe_create_account_status", create_status("IN_PROGRESS"))
-    org.add_response("describe_create_account_status",
-                     create_status("FAILED", FailureReason=reason))
-    if reason == "EMAIL_ALREADY_EXISTS":  # not an account of ours (a retry's would be adopted)
-        org.add_response("list_accounts", {"Accounts": []})
-    steps = MemorySteps()
+def test_failed_account_creation_is_reported_and_forgotten(reason, retryable, proxied, aws_proxy,
+                                                           aws_admin):
+    plan, steps = make_plan(), MemorySteps()
+    sent, polled = [], []
+
+    def accepted(body):
+        sent.append(body)
+        return {"CreateAccountStatus": {"Id": REQUEST_ID, "AccountName": body["AccountName"],
+                                        "State": "IN_PROGRESS"}}
+
+    def status(state, **extra):
+        def answer(body):
+            polled.append(body["CreateAccountRequestId"])
+            return {"CreateAccountStatus": {"Id": body["CreateAccountRequestId"],
+                                            "AccountName": plan.name, "State": state, **extra}}
+        return answer
+
+    aws_proxy.reply("CreateAccount", accepted)
+    aws_proxy.reply("DescribeCreateAccountStatus", status("IN_PROGRESS"))
+    aws_proxy.reply("DescribeCreateAccountStatus", status("FAILED", FailureReason=reason))
 
     with pytest.raises(ProviderError) as failure:
-        provider.provision(make_plan(), steps)
+        proxied.provision(plan, steps)
 
-    org.assert_no_pending_responses()
+    assert aws_proxy.pending() == []
+    assert sent == [{"Email": "aws+alice-1a2b3c4d@example.com", "AccountName": "alice-1a2b3c4d",
+                     "RoleName": "OrganizationAccountAccessRole",
+                     "Tags": [{"Key": k, "Value": v} for k, v in plan.tags.items()]}]
+    assert polled == [REQUEST_ID, REQUEST_ID]
     assert failure.value.code == reason
     assert failure.value.retryable is retryable
     assert str(failure.value) == f"AWS CreateAccount for alice-1a2b3c4d failed: {reason}"
     assert steps.get("create_request_id") is None  # the next attempt creates anew
     assert steps.get("create_failure") == reason
     assert steps.get("account_id") is None
+    # EMAIL_ALREADY_EXISTS: the organization was searched for the e-mail (a retry's own
+    # account would be adopted) and holds none; no other reason searches.
+    assert aws_proxy.seen["ListAccounts"] == (1 if reason == "EMAIL_ALREADY_EXISTS" else 0)
+    assert len(aws_admin.accounts()) == 1  # the management account only
 
 
-def test_creation_still_in_progress_at_the_deadline_is_retryable_and_kept():
-    provider, factory = stubbed_provider()
-    provider.settings.poll_timeout_seconds = 0.0
-    org = factory.stub("organizations")
-    stub_ou_lookup(org, "sandbox", "active", "default")
-    org.add_response("describe_create_account_status", create_status("IN_PROGRESS"))
-    steps = MemorySteps({"create_request_id": "car-0123456789abcdef0123456789abcdef"})
+def test_creation_still_in_progress_at_the_deadline_is_retryable_and_kept(aws_settings, aws_proxy,
+                                                                          aws_admin):
+    provider = AwsProvider(replace(aws_settings, endpoint_url=aws_proxy.url, max_attempts=1,
+                                   poll_seconds=0.01, poll_timeout_seconds=0.05))
+    provider.bootstrap()
+    plan = make_plan()
+    # An earlier attempt's CreateAccount, whose request id it saved; AWS is still at it.
+    created = aws_admin.org.create_account(Email="aws+alice-1a2b3c4d@example.com",
+                                           AccountName=plan.name)["CreateAccountStatus"]
+    finished = threading.Event()
+    aws_proxy.reply("DescribeCreateAccountStatus", lambda body: None if finished.is_set() else {
+        "CreateAccountStatus": {"Id": body["CreateAccountRequestId"], "AccountName": plan.name,
+                                "State": "IN_PROGRESS"}}, count=1_000)
+    steps = MemorySteps({"create_request_id": created["Id"]})
 
     with pytest.raises(ProviderError) as failure:
-        provider.provision(make_plan(), steps)
+        provider.provision(plan, steps)
 
     assert failure.value.retryable is True
-    assert steps.get("create_request_id") == "car-0123456789abcdef0123456789abcdef"
+    assert failure.value.code == "IN_PROGRESS"
+    assert str(failure.value) == (f"AWS CreateAccount for alice-1a2b3c4d still IN_PROGRESS after "
+                                  f"0.05s (request {created['Id']}); retry later")
+    assert steps.get("create_request_id") == created["Id"]
+    assert steps.get("account_id") is None
+    assert aws_proxy.injected["DescribeCreateAccountStatus"] >= 1
+    assert aws_proxy.seen["CreateAccount"] == 0
+
+    # Once AWS is done, the next attempt takes the same request's account: no second one.
+    finished.set()
+    placement = provider.provision(plan, steps)
+
+    assert placement.cloud_id == created["AccountId"]
+    assert aws_proxy.seen["CreateAccount"] == 0
+    assert [a["Id"] for a in aws_admin.accounts()
+            if a["Email"] == "aws+alice-1a2b3c4d@example.com"] == [created["AccountId"]]
 
 
-def test_close_quota_raises_close_quota_error():
-    provider, factory = stubbed_provider()
-    org = factory.stub("organizations")
-    account = {"Id": "210987654321", "Name": "alice-1a2b3c4d", "Status": "ACTIVE",
-               "Email": "aws+alice-1a2b3c4d@example.com"}
-    org.add_response("describe_account", {"Account": account}, {"AccountId": "210987654321"})
-    stub_ou_lookup(org, "sandbox", "closed")
-    org.add_response("list_parents", {"Parents": [{"Id": "ou-abcd-00000001",
-                                                   "Type": "ORGANIZATIONAL_UNIT"}]})
-    org.add_client_error("close_account", "ConstraintViolationException",
-                         "You have exceeded close account quota for the past 30 days.",
-                         modeled_fields={"Reason": "CLOSE_ACCOUNT_QUOTA_EXCEEDED"})
-    # Resuming a destroy whose users and budget are already gone.
+def test_close_quota_raises_close_quota_error(proxied, aws_proxy, aws_admin):
+    plan = make_plan()
+    account_id = member_account(aws_admin, plan.name)
+    root = aws_admin.org.list_roots()["Roots"][0]["Id"]
+    aws_admin.org.move_account(AccountId=account_id, SourceParentId=root,
+                               DestinationParentId=aws_admin.ou_tree()["/sandbox/closed"])
+    aws_proxy.fail("CloseAccount", "ConstraintViolationException",
+                   "You have exceeded close account quota for the past 30 days.",
+                   Reason="CLOSE_ACCOUNT_QUOTA_EXCEEDED")
+    # Resuming a destroy whose users and budget are already gone, the account moved.
     steps = MemorySteps({"members_removed": True, "budget_deleted": True})
 
     with pytest.raises(CloseQuotaError) as failure:
-        provider.destroy(Placement("210987654321"), make_plan(), steps)
+        proxied.destroy(Placement(account_id), plan, steps)
 
-    org.assert_no_pending_responses()
+    assert aws_proxy.pending() == []
+    assert aws_proxy.seen["CloseAccount"] == 1  # not retried by botocore
     assert failure.value.retryable is True
     assert failure.value.code == "CLOSE_ACCOUNT_QUOTA_EXCEEDED"
+    assert str(failure.value) == (f"AWS CloseAccount for account {account_id} refused: at most 10% "
+                                  "of member accounts may close per 30 days; the close is retried later")
     assert steps.get("close_requested") is None
+    # What was done is not done again; the account is still open, waiting in /sandbox/closed.
+    assert (aws_proxy.seen["AssumeRole"], aws_proxy.seen["DeleteBudget"],
+            aws_proxy.seen["MoveAccount"]) == (0, 0, 0)
+    assert aws_admin.org.describe_account(AccountId=account_id)["Account"]["Status"] == "ACTIVE"
+    assert aws_admin.parent_path(account_id) == "/sandbox/closed"
 
 
-def test_other_constraint_violations_are_not_retryable():
-    provider, factory = stubbed_provider()
-    org = factory.stub("organizations")
-    org.add_client_error("tag_resource", "ConstraintViolationException", "too many\ntags",
-                         modeled_fields={"Reason": "TAG_POLICY_VIOLATION"})
+def test_other_constraint_violations_are_not_retryable(proxied, aws_proxy, aws_admin):
+    account_id = member_account(aws_admin, "alice-1a2b3c4d", team="x")
+    aws_proxy.fail("TagResource", "ConstraintViolationException", "too many\ntags",
+                   Reason="TAG_POLICY_VIOLATION")
 
     with pytest.raises(ProviderError) as failure:
-        provider.tag(Placement("210987654321"), {"a": "b"})
+        proxied.tag(Placement(account_id), {"a": "b"})
 
     assert not isinstance(failure.value, CloseQuotaError)
     assert (failure.value.retryable, failure.value.code) == (False, "ConstraintViolationException")
-    assert str(failure.value) == ("AWS TagResource for account 210987654321 failed: "
+    assert str(failure.value) == (f"AWS TagResource for account {account_id} failed: "
                                   "ConstraintViolationException: too many tags")
+    assert aws_proxy.seen["TagResource"] == 1  # not retried by botocore
+    assert aws_admin.tags(account_id) == {"team": "x"}
 
 
-def test_throttling_maps_to_a_retryable_error():
-    # Stubber answers before botocore's retry handler runs, so this checks only the
-    # mapping; test_throttled_calls_are_retried checks the retries over HTTP.
-    provider, factory = stubbed_provider()
-    factory.stub("organizations").add_client_error(
-        "list_tags_for_resource", "TooManyRequestsException", "Rate exceeded")
+def test_throttling_maps_to_a_retryable_error(proxied, aws_proxy, aws_admin):
+    account_id = member_account(aws_admin, "alice-1a2b3c4d", team="x")
+    # Both of botocore's tries (max_attempts=1: one retry) are throttled.
+    aws_proxy.fail("ListTagsForResource", "TooManyRequestsException", "Rate exceeded", count=2)
 
     with pytest.raises(ProviderError) as failure:
-        provider.read_tags(Placement("210987654321"))
+        proxied.read_tags(Placement(account_id))
 
     assert (failure.value.retryable, failure.value.code) == (True, "TooManyRequestsException")
+    assert str(failure.value) == (f"AWS ListTagsForResource for account {account_id} failed: "
+                                  "TooManyRequestsException: Rate exceeded")
+    assert aws_proxy.seen["ListTagsForResource"] == 2 and aws_proxy.pending() == []
+    assert proxied.read_tags(Placement(account_id)) == {"team": "x"}  # once it passes: moto's tags
 
 
-# -- retries over HTTP: a proxy that throttles the first requests ----------------------------
+# -- botocore's own retries, over HTTP ----------------------------------------------------
 
-class ThrottlingProxy:
-    """Answers the first `throttle` requests with ThrottlingException, forwards the rest."""
-
-    def __init__(self, upstream: str, throttle: int):
-        self.upstream, self.throttle, self.seen = upstream, throttle, 0
-        proxy = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                proxy.seen += 1
-                if proxy.seen <= proxy.throttle:
-                    payload = json.dumps({"__type": "ThrottlingException",
-                                          "message": "Rate exceeded"}).encode()
-                    self.send_response(400)
-                    self.send_header("Content-Type", "application/x-amz-json-1.1")
-                    self.send_header("Content-Length", str(len(payload)))
-                    self.end_headers()
-                    self.wfile.write(payload)
-                    return
-                headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
-                request = urllib.request.Request(proxy.upstream + self.path, data=body,
-                                                 headers=headers, method="POST")
-                try:
-                    response = urllib.request.urlopen(request)
-                except urllib.error.HTTPError as error:  # an AWS error: pass it on
-                    response = error
-                with response:
-                    payload = response.read()
-                    self.send_response(response.status)
-                    for key, value in response.headers.items():
-                        if key.lower() not in ("content-length", "transfer-encoding",
-                                               "connection", "server", "date"):
-                            self.send_header(key, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
-
-
-@pytest.fixture
-def throttling_proxy(aws_url):
-    proxies = []
-
-    def start(throttle):
-        proxies.append(ThrottlingProxy(aws_url, throttle))
-        return proxies[-1]
-
-    yield start
-    for proxy in proxies:
-        proxy.close()
-
-
-def test_throttled_calls_are_retried(throttling_proxy):
-    proxy = throttling_proxy(throttle=1)
-    provider = AwsProvider(AwsSettings(endpoint_url=proxy.url, max_attempts=3))
+def test_throttled_calls_are_retried(aws_proxy):
+    aws_proxy.fail("DescribeOrganization", "ThrottlingException", "Rate exceeded")
+    provider = AwsProvider(AwsSettings(endpoint_url=aws_proxy.url, max_attempts=3))
 
     lines = provider.bootstrap()
 
     assert lines[0].startswith("created organization")
-    assert proxy.seen > 1
+    assert aws_proxy.injected["DescribeOrganization"] == 1 and aws_proxy.seen["DescribeOrganization"] >= 2
 
 
-def test_throttling_beyond_max_attempts_is_a_retryable_error(throttling_proxy):
-    proxy = throttling_proxy(throttle=100)
+def test_throttling_beyond_max_attempts_is_a_retryable_error(aws_proxy):
+    aws_proxy.fail("DescribeOrganization", "ThrottlingException", "Rate exceeded", count=100)
     # botocore's max_attempts counts retries after the first request.
-    provider = AwsProvider(AwsSettings(endpoint_url=proxy.url, max_attempts=1))
+    provider = AwsProvider(AwsSettings(endpoint_url=aws_proxy.url, max_attempts=1))
 
     with pytest.raises(ProviderError) as failure:
         provider.bootstrap()
 
     assert (failure.value.retryable, failure.value.code) == (True, "ThrottlingException")
-    assert proxy.seen == 2  # the first try and one retry
+    assert aws_proxy.seen["DescribeOrganization"] == 2  # the first try and one retry
     assert "AWS DescribeOrganization for the organization failed" in str(failure.value)
 
 
