@@ -1,20 +1,24 @@
 """The emulated clouds for the benchmarks, each in its own process.
 
-    python bench/_clouds.py aws    # moto behind a counting / latency proxy; prints its URL
-    python bench/_clouds.py gcp    # the GCP emulator, request log off; prints its URL
+    python bench/_clouds.py moto                # moto; prints its URL
+    python bench/_clouds.py proxy UPSTREAM_URL  # the counting / latency proxy; prints its URL
+    python bench/_clouds.py gcp                 # the GCP emulator, request log off; prints its URL
 
 Why separate processes: the daemon under test must not share its GIL (nor its RSS) with
 moto or the emulator, or the benchmark measures the emulators instead of the daemon.
 
 AWS: moto has no request counter and no latency knob, so a small threaded HTTP proxy sits
-in front of it. Every request other than /moto-api/ is counted (by X-Amz-Target or
-Action) and, when asked, delayed before it is forwarded. The proxy's own endpoints:
+in front of it, in a process of its own: it stands for the network, and sharing moto's
+GIL it would slow the cloud down under concurrency. Every request other than /moto-api/
+is counted (by X-Amz-Target or Action) and, when asked, delayed before it is forwarded.
+The proxy's own endpoints:
     GET    /_bench/stats      {"requests": N, "by_action": {...}}
     DELETE /_bench/stats      zero the counts
     POST   /_bench/config     {"latency_ms": N}
 GCP: the emulator has these natively (GET /emulator/stats, POST /emulator/config).
 
-Parent side: `CloudProcess.start("aws")` runs one and gives its URL, counts and knobs.
+Parent side: `CloudProcess.start("aws")` (moto and its proxy) or `CloudProcess.start("gcp")`
+runs one and gives its URL, counts, knobs and the cloud's CPU time.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_TEMPLATE_POLICIES = ("AdministratorAccess", "PowerUserAccess", "IAMReadOnlyAccess")
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "proxy-connection", "te", "upgrade",
               "trailer", "content-length"}
 
@@ -138,16 +143,21 @@ class _ProxyServer(ThreadingHTTPServer):
         self.state = state
 
 
-def _serve(kind: str, port: int) -> None:
+def _serve(kind: str, port: int, upstream: str = "") -> None:
     import logging
 
     logging.disable(logging.CRITICAL)  # a log line per request would cost more than the request
     sys.path.insert(0, str(ROOT))
-    if kind == "aws":
+    if kind == "moto":
         from emulators.aws import AwsEmulator
 
-        moto = AwsEmulator().start()
-        server = _ProxyServer(("127.0.0.1", port), _ProxyState(moto))
+        # Only what templates/aws-*.toml attach: moto parses each AWS-managed policy for
+        # every new account, and the default list's ReadOnlyAccess (98 KB of JSON) took
+        # about a quarter of moto's time, in its one GIL, which a real cloud does not have.
+        print(AwsEmulator(managed_policies=SHIPPED_TEMPLATE_POLICIES).start(), flush=True)
+        threading.Event().wait()
+    elif kind == "proxy":
+        server = _ProxyServer(("127.0.0.1", port), _ProxyState(upstream))
         print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
         server.serve_forever()
     else:
@@ -161,20 +171,23 @@ def _serve(kind: str, port: int) -> None:
 # ---- the parent side --------------------------------------------------------------------
 
 class CloudProcess:
-    """One emulated cloud in a child process, with its request count and latency knob."""
+    """One emulated cloud in a child process (AWS: plus its proxy's), with its request
+    count and latency knob."""
 
-    def __init__(self, kind: str, process: subprocess.Popen, url: str):
-        self.kind, self.process, self.url = kind, process, url
+    def __init__(self, kind: str, process: subprocess.Popen, url: str, proxy: subprocess.Popen | None = None):
+        self.kind, self.process, self.url, self.proxy = kind, process, url, proxy
 
     @classmethod
     def start(cls, kind: str) -> "CloudProcess":
-        process = subprocess.Popen([sys.executable, __file__, kind], stdout=subprocess.PIPE,
-                                   stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
-        url = process.stdout.readline().strip()
-        if not url.startswith("http"):
-            process.kill()
-            raise RuntimeError(f"the {kind} emulator did not start")
-        return cls(kind, process, url)
+        process, url = _child("moto" if kind == "aws" else kind)
+        if kind != "aws":
+            return cls(kind, process, url)
+        try:
+            proxy, proxy_url = _child("proxy", url)
+        except RuntimeError:
+            _stop(process)
+            raise
+        return cls(kind, process, proxy_url, proxy)
 
     def _call(self, method: str, path: str, body: dict | None = None) -> Any:
         data = None if body is None else json.dumps(body).encode()
@@ -208,17 +221,14 @@ class CloudProcess:
         self.reset_counts()
 
     def cpu_seconds(self) -> float:
-        """User + system CPU the cloud process has used so far (from /proc)."""
+        """User + system CPU the cloud (moto, not its proxy) has used so far (from /proc)."""
         fields = Path(f"/proc/{self.process.pid}/stat").read_text().rsplit(")", 1)[1].split()
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        for process in (self.proxy, self.process):
+            if process is not None:
+                _stop(process)
 
     def __enter__(self) -> "CloudProcess":
         return self
@@ -227,5 +237,24 @@ class CloudProcess:
         self.stop()
 
 
+def _child(*args: str) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen([sys.executable, __file__, *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.DEVNULL, text=True, cwd=ROOT)
+    url = process.stdout.readline().strip()
+    if not url.startswith("http"):
+        _stop(process)
+        raise RuntimeError(f"bench/_clouds.py {args[0]} did not start")
+    return process, url
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
 if __name__ == "__main__":
-    _serve(sys.argv[1], int(os.environ.get("BENCH_CLOUD_PORT", "0")))
+    _serve(sys.argv[1], int(os.environ.get("BENCH_CLOUD_PORT", "0")), *sys.argv[2:3])

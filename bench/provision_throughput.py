@@ -13,8 +13,9 @@ polled every 10 ms (poll_seconds 0.01), so polling is not what is measured.
 
 The table shows sandboxes per minute and the speed-up from concurrency 1 to 8; the
 target is >= 5× with 50 ms latency (the daemon's own overhead must not be the bottleneck).
-Each concurrency runs in two halves, in the order 1, 8, 8, 1, so drifting load from other
-processes on a shared machine weighs on both alike. Beside the rates: CPU per sandbox of
+Each run provisions all --count sandboxes at once, in the order 8, 1, 8: the two runs at
+8 (before and after the one at 1, figures summed) make drifting load from other processes
+on a shared machine weigh on both concurrencies alike. Beside the rates: CPU per sandbox of
 the daemon process and of the cloud's process, and the daemon's ceiling, 60 s / its CPU
 seconds per sandbox: the rate at which its threads (one GIL) would saturate one core.
 PostgreSQL by default (the deployment that runs concurrent workers); --db sqlite shows
@@ -78,7 +79,7 @@ def combine(parts: list[dict]) -> dict:
     return {"provider": parts[0]["provider"], "concurrency": parts[0]["concurrency"], **total,
             "seconds": round(total["seconds"], 2), "per_minute": round(total["sandboxes"] / total["seconds"] * 60, 1),
             "daemon_cpu_seconds": round(total["daemon_cpu_seconds"], 2),
-            "cloud_cpu_seconds": round(total["cloud_cpu_seconds"], 2), "halves": parts}
+            "cloud_cpu_seconds": round(total["cloud_cpu_seconds"], 2), "runs": parts}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -112,15 +113,15 @@ def main(argv: list[str] | None = None) -> int:
             bootstrap(app, Identity("admin@example.com", "engineering", is_admin=True))
             app.engine.dispose()
             for provider in providers:
-                # Two halves in the order 1, 8, 8, 1: load from other processes that drifts
-                # during the run weighs on both concurrencies alike.
-                halves = [count // 2, count - count // 2]
-                order = [(CONCURRENCIES[0], halves[0]), (CONCURRENCIES[1], halves[0]),
-                         (CONCURRENCIES[1], halves[1]), (CONCURRENCIES[0], halves[1])]
+                # 8, 1, 8: load from other processes that drifts during the run weighs on
+                # both concurrencies alike. Each run is a whole batch of `count`: split in
+                # smaller batches, the tail of each (its last sandboxes finishing while
+                # the other workers idle) would be counted against concurrency 8 again.
+                order = [CONCURRENCIES[1], CONCURRENCIES[0], CONCURRENCIES[1]]
                 parts = []
-                for n, (concurrency, size) in enumerate(order):
-                    print(f"{provider}, concurrency {concurrency}: {size} sandboxes...", flush=True)
-                    parts.append(run_pass(url, aws, gcp, provider, concurrency, size, rng,
+                for n, concurrency in enumerate(order):
+                    print(f"{provider}, concurrency {concurrency}: {count} sandboxes...", flush=True)
+                    parts.append(run_pass(url, aws, gcp, provider, concurrency, count, rng,
                                           f"{provider}{n}c{concurrency}-"))
                 for concurrency in CONCURRENCIES:
                     runs.append(combine([p for p in parts if p["concurrency"] == concurrency]))
