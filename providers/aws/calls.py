@@ -143,7 +143,7 @@ class AwsClients:
         self._clients: dict[str, Any] = {}
         # account -> (creds, iam), most recently used last. Bounded: every cached client keeps
         # thousands of objects alive, so an unbounded cache made a long-running daemon grow
-        # with every account it ever touched, and each garbage collection slower.
+        # with every account it ever touched.
         self._members: OrderedDict[str, tuple[dict[str, Any], Any]] = OrderedDict()
         self._lock = threading.RLock()  # boto3 sessions are not thread-safe; clients are
         self._session: boto3.Session | None = None

@@ -9,7 +9,8 @@ from typing import Any, Callable
 from sqlmodel import select
 
 from sandbox.durations import parse_duration
-from sandbox.errors import ConcurrentUpdateError, DatabaseUnavailableError, IllegalTransitionError, ProviderError, SandboxError
+from sandbox.errors import (ConcurrentUpdateError, DatabaseUnavailableError, IllegalTransitionError, ProviderError,
+                            SandboxError)
 from sandbox.lifecycle import ACTIVE, FAILED, PROVISIONING, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
 from sandbox.notices import queue_notice
