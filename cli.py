@@ -131,22 +131,24 @@ def main(ctx, config_path):
 SANDBOX_COLUMNS = ("id", "name", "provider", "template", "owner", "state", "cloud_id", "expires_at")
 
 
-def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, title: str | None = None) -> None:
+def emit(data: Any, output: str, columns: tuple[str, ...] | None = None) -> None:
     if output == "json":
         click.echo(json.dumps(data, indent=2, default=str))
+        return
+    if isinstance(data, list) and not data:
+        click.echo("(none)")
+        return
+    if not sys.stdout.isatty():
+        emit_tab_separated(data, columns)
         return
     from rich.console import Console
     from rich.table import Table
 
-    # Piped output is not cut to 80 columns: ids and e-mails must survive a grep.
     # Values are data, not markup: a deny reason like "[/x]" crashed rich's markup parser
     # and "[red]" restyled the table; control characters are escaped by _cell.
-    console = Console(width=None if sys.stdout.isatty() else 200, markup=False, emoji=False)
+    console = Console(markup=False, emoji=False)
     if isinstance(data, list):
-        if not data:
-            click.echo("(none)")
-            return
-        table = Table(title=title)
+        table = Table()
         cols = columns or tuple(data[0])
         for col in cols:
             table.add_column(col, overflow="fold")
@@ -154,12 +156,24 @@ def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, title: 
             table.add_row(*(_cell(row.get(c)) for c in cols))
         console.print(table)
     else:
-        table = Table(show_header=False, title=title)
+        table = Table(show_header=False)
         table.add_column("field", style="bold")
         table.add_column("value")
         for key, value in data.items():
             table.add_row(key, _cell(value))
         console.print(table)
+
+
+def emit_tab_separated(data: Any, columns: tuple[str, ...] | None) -> None:
+    """Piped, a table is tab-separated lines under a header line, as `gh` pipes it: whole
+    values for grep, fields for cut -f and awk -F'\t', and no start-up cost for rich.
+    _cell escapes a tab inside a value, so every line keeps its columns."""
+    if isinstance(data, list):
+        cols = columns or tuple(data[0])
+        lines = [cols] + [[_cell(row.get(c)) for c in cols] for row in data]
+    else:
+        lines = [[key, _cell(value)] for key, value in data.items()]
+    click.echo("\n".join("\t".join(line) for line in lines))
 
 
 def _cell(value: Any) -> str:
