@@ -1,7 +1,7 @@
 """AwsProvider against moto over HTTP, state asserted through boto3. What moto cannot
 produce (IN_PROGRESS/FAILED account creation, the close quota, other refusals, throttling)
 is injected on the wire by tests.faults.proxies.AwsFaultProxy in front of moto, in each
-service's own protocol; a throttling proxy checks botocore's retries. Nothing is mocked."""
+service's own protocol; the same proxy checks botocore's retries. Nothing is mocked."""
 
 from __future__ import annotations
 
