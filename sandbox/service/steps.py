@@ -45,8 +45,8 @@ class DbStepStore:
             self._load(session)
 
     def _load(self, session: Session) -> None:
-        self._progress = dict(session.execute(
-            select(Sandbox.progress).where(Sandbox.id == self.sandbox_id)).scalar_one())
+        # In the caller's session the row is usually loaded already: no second SELECT.
+        self._progress = dict(session.get(Sandbox, self.sandbox_id).progress)
         self._ciphertexts = {(email, name): ciphertext for email, name, ciphertext in session.execute(
             select(Credential.member_email, Credential.name, Credential.ciphertext)
             .where(Credential.sandbox_id == self.sandbox_id))}
