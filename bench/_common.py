@@ -106,26 +106,11 @@ def ratio(a: float, b: float) -> float | None:
 # ---- settings and databases -------------------------------------------------------------
 
 def bench_settings(db_url: str, aws_url: str = "", gcp_url: str = "", **overrides: dict) -> Any:
-    """Like tests' make_settings: the emulators' polls shortened, no per-user quota."""
-    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
-    from sandbox.config import parse_settings
-    from sandbox.secrets import generate_key
+    """The tests' settings (emulators.settings), with no per-user quota."""
+    from emulators.settings import emulator_settings
 
-    raw = {
-        "database": {"url": db_url},
-        "secrets": {"key": generate_key()},
-        "identity": {"email": "alice@example.com", "department": "engineering"},
-        "admin": {"users": ["admin@example.com"]},
-        "quotas": {"max_live_per_user": 0},
-        "aws": {"endpoint_url": aws_url, "poll_seconds": 0.01, "max_attempts": 2},
-        "gcp": {"endpoint": gcp_url, "organization": DEFAULT_ORGANIZATION,
-                "billing_account": DEFAULT_BILLING_ACCOUNT, "poll_seconds": 0.01, "max_attempts": 2},
-        "daemon": {"retry_backoff": "1m"},
-        "departments": {"engineering": {"aws_ou": "engineering", "gcp_folder": "engineering"}},
-    }
-    for section, values in overrides.items():
-        raw.setdefault(section, {}).update(values)
-    return parse_settings(raw, "bench-config")
+    return emulator_settings(db_url, aws_url, gcp_url, source="bench-config",
+                             **{"quotas": {"max_live_per_user": 0}, **overrides})
 
 
 def settings_toml(settings_raw: dict[str, dict[str, Any]]) -> str:

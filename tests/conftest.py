@@ -19,9 +19,8 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from sandbox.clock import FrozenClock
-from sandbox.config import Identity, Settings, parse_settings
+from sandbox.config import Identity, Settings
 from sandbox.db import make_engine, upgrade
-from sandbox.secrets import generate_key
 
 PG_URL = os.environ.get("SANDBOX_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("SANDBOX_REQUIRE_PG") == "1"
@@ -132,23 +131,9 @@ def gcp_url(gcp_emulator, _gcp_server):
 # ---- the application -----------------------------------------------------------------
 
 def make_settings(db_url: str, aws_url: str = "", gcp_url: str = "", **overrides) -> Settings:
-    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+    from emulators.settings import emulator_settings
 
-    raw = {
-        "database": {"url": db_url},
-        "secrets": {"key": generate_key()},
-        "identity": {"email": ALICE.email, "department": "engineering"},
-        "admin": {"users": [ADMIN.email]},
-        "quotas": {"max_live_per_user": 3},
-        "aws": {"endpoint_url": aws_url, "poll_seconds": 0.01, "max_attempts": 2},
-        "gcp": {"endpoint": gcp_url, "organization": DEFAULT_ORGANIZATION,
-                "billing_account": DEFAULT_BILLING_ACCOUNT, "poll_seconds": 0.01, "max_attempts": 2},
-        "daemon": {"retry_backoff": "1m"},
-        "departments": {"engineering": {"aws_ou": "engineering", "gcp_folder": "engineering"}},
-    }
-    for section, values in overrides.items():
-        raw.setdefault(section, {}).update(values)
-    return parse_settings(raw, "test-config")
+    return emulator_settings(db_url, aws_url, gcp_url, source="test-config", **overrides)
 
 
 @pytest.fixture
