@@ -58,7 +58,6 @@ def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
     skipped. `stop` (the daemon's shutdown flag) is checked between sandboxes; the rest of
     a claimed batch is released untouched.
     """
-    attempted = set() if attempted is None else attempted
     conditions = list(conditions)
     if attempted:
         conditions.append(Sandbox.id.notin_(sorted(attempted)))
@@ -68,7 +67,8 @@ def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
         if not ids:
             return
         last = ids[-1]
-        attempted.update(ids)
+        if attempted is not None:
+            attempted.update(ids)
         mine = take_in_hand(app, ids)
         result.due += len(mine)
         left = list(mine)
