@@ -109,6 +109,50 @@ def _join_path(base: str, path: str | None, absolute: str) -> str | None:
 class DepartmentSettings:
     aws_ou: str = ""
     gcp_folder: str = ""
+    groups: list[str] = field(default_factory=list)  # IdP groups whose members belong here
+
+
+@dataclass
+class ApprovalSettings:
+    allow_self: bool = False  # may a manager or admin approve their own request?
+
+
+@dataclass
+class ServerSettings:
+    url: str = ""  # a client's setting: where the server is (env SANDBOX_SERVER wins)
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_url: str = ""  # how browsers reach it (the OIDC redirect URI is built on it)
+    workers: int = 1
+    trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1"])
+    provision_on_request: bool = True  # start provisioning at once instead of waiting for the daemon
+
+
+@dataclass
+class AuthSettings:
+    issuer: str = ""  # empty: no sign-in; the server refuses to start
+    client_id: str = ""
+    client_secret: str = ""  # env SANDBOX_OIDC_CLIENT_SECRET wins
+    audience: list[str] = field(default_factory=list)  # empty: [client_id]
+    email_claim: str = "email"
+    groups_claim: str = "groups"
+    department_claim: str = ""
+    require_email_verified: bool = True  # Entra ID sends no email_verified: set false there
+    allowed_domains: list[str] = field(default_factory=list)  # empty: any domain
+    admin_groups: list[str] = field(default_factory=list)
+    manager_groups: list[str] = field(default_factory=list)
+    leeway_seconds: int = 60
+    token_max_days: int = 90  # the longest a personal API token may live
+
+    def client_secret_value(self) -> str:
+        return os.environ.get("SANDBOX_OIDC_CLIENT_SECRET") or self.client_secret
+
+    def audiences(self) -> list[str]:
+        return self.audience or ([self.client_id] if self.client_id else [])
+
+    def domain_allowed(self, email: str) -> bool:
+        domain = email.rsplit("@", 1)[-1].lower()
+        return not self.allowed_domains or domain in {d.lower() for d in self.allowed_domains}
 
 
 @dataclass
@@ -156,6 +200,9 @@ class Settings:
     )
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
+    approval: ApprovalSettings = field(default_factory=ApprovalSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
+    auth: AuthSettings = field(default_factory=AuthSettings)
     source: str = "embedded defaults"
 
     def database_url(self) -> str:
@@ -266,18 +313,36 @@ def _check_type(value: Any, hint: Any, source: str, key: str) -> Any:
 
 @dataclass(frozen=True)
 class Identity:
-    """Who is acting. Service functions take it explicitly (a future HTTP API passes its own)."""
+    """Who is acting. Service functions take it explicitly: the CLI's local mode builds it
+    from the operator's config, the server from a verified token only.
+
+    `subject` is the issuer's stable id for the person (quotas count it, so plus-addresses
+    of one person share one quota); `manages` are the departments a manager answers for."""
 
     email: str
     department: str
     is_admin: bool = False
+    subject: str = ""
+    manages: frozenset[str] = frozenset()
 
     @property
     def handle(self) -> str:
         return self.email.split("@", 1)[0]
 
+    @property
+    def quota_key(self) -> str:
+        return self.subject or self.email
+
+    @property
+    def roles(self) -> list[str]:
+        return ["user", *(["manager"] if self.manages else []), *(["admin"] if self.is_admin else [])]
+
+    def manages_department(self, department: str) -> bool:
+        return department in self.manages
+
 
 def current_identity(settings: Settings) -> Identity:
+    """Local mode only: the operator on the host that runs the server and the daemon."""
     import getpass
 
     email = os.environ.get("SANDBOX_USER") or settings.identity.email
@@ -292,4 +357,4 @@ def current_identity(settings: Settings) -> Identity:
                           "e-mail address: at most 254 characters, no spaces or control characters")
     department = os.environ.get("SANDBOX_DEPARTMENT") or settings.identity.department
     admins = {u.strip().lower() for u in settings.admin.users}
-    return Identity(email=email, department=department, is_admin=email in admins)
+    return Identity(email=email, department=department, is_admin=email in admins, subject=email)

@@ -21,7 +21,7 @@ from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaOutdated
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 # The newest migration; a test checks it matches Alembic's head, so every command can
 # compare without loading Alembic.
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 def make_engine(url: str, **kwargs) -> Engine:

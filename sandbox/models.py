@@ -47,6 +47,7 @@ class Sandbox(SQLModel, table=True):
         Index("ix_sandbox_owner_state", "owner", "state"),
         Index("ix_sandbox_state_expires", "state", "expires_at"),
         Index("ix_sandbox_state_next_attempt", "state", "next_attempt_at"),  # the queues
+        Index("ix_sandbox_created_id", "created_at", "id"),  # list pages, newest first
     )
 
     id: str = Field(primary_key=True, max_length=8)
@@ -54,6 +55,7 @@ class Sandbox(SQLModel, table=True):
     provider: str = Field(max_length=16, index=True)
     template: str = Field(max_length=64, index=True)
     owner: str = Field(max_length=254)
+    owner_subject: str = Field(default="", max_length=300, index=True)  # issuer|sub: the quota's key
     department: str = Field(max_length=64, index=True)
     state: str = Field(max_length=16)
     cloud_id: str | None = Field(default=None, max_length=64, index=True)
@@ -183,3 +185,24 @@ class Notification(SQLModel, table=True):
     delivered_at: datetime | None = _ts()
     failed_at: datetime | None = _ts()
     last_error: str | None = Field(default=None, sa_column=Column(Text))
+
+
+class ApiToken(SQLModel, table=True):
+    """A personal API token. Only a SHA-256 of its secret is kept; the roles are those its
+    owner had when creating it (a token never carries more than its owner had)."""
+
+    __tablename__ = "api_token"
+
+    id: str = Field(primary_key=True, max_length=16)
+    owner: str = Field(max_length=254, index=True)
+    owner_subject: str = Field(max_length=300)
+    department: str = Field(max_length=64)
+    is_admin: bool = False
+    manages: list = _json(list)
+    name: str = Field(max_length=64)
+    scope: str = Field(max_length=8)  # read | write
+    secret_hash: str = Field(max_length=64)
+    created_at: datetime = _ts(nullable=False)
+    expires_at: datetime = _ts(nullable=False)
+    last_used_at: datetime | None = _ts()
+    revoked_at: datetime | None = _ts()

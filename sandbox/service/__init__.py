@@ -15,8 +15,9 @@ _HOMES = {
     "app": ("App", "build_app"),
     "changes": ("destroy_sandbox", "extend_sandbox", "finish_destroy", "freeze_sandbox"),
     "provisioning": ("provision_sandbox",),
-    "queries": ("get_credentials", "list_events", "list_sandboxes", "show_sandbox"),
+    "queries": ("get_credentials", "list_events", "list_sandbox_page", "list_sandboxes", "show_sandbox"),
     "requests": ("approve_sandbox", "deny_sandbox", "request_sandbox"),
+    "tokens": ("authenticate_token", "create_token", "list_tokens", "revoke_token"),
 }
 _MODULE_OF = {name: module for module, names in _HOMES.items() for name in names}
 
@@ -41,5 +42,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sandbox.service.app import App, build_app
     from sandbox.service.changes import destroy_sandbox, extend_sandbox, finish_destroy, freeze_sandbox
     from sandbox.service.provisioning import provision_sandbox
-    from sandbox.service.queries import get_credentials, list_events, list_sandboxes, show_sandbox
+    from sandbox.service.queries import (get_credentials, list_events, list_sandbox_page, list_sandboxes,
+                                         show_sandbox)
     from sandbox.service.requests import approve_sandbox, deny_sandbox, request_sandbox
+    from sandbox.service.tokens import authenticate_token, create_token, list_tokens, revoke_token

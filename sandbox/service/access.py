@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import ColumnElement, or_
 from sqlmodel import Session, select
 
 from sandbox.config import Identity
@@ -16,21 +16,27 @@ from sandbox.models import Member, Sandbox
 _ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
 
 
-def find_sandbox(session: Session, sandbox_ref: str, *, for_update: bool = False) -> Sandbox:
-    """By id, unique id prefix or full name."""
+def find_sandbox(session: Session, sandbox_ref: str, identity: Identity | None = None, *,
+                 for_update: bool = False, now=None) -> Sandbox:
+    """By id, unique id prefix or full name. Given the acting `identity`, only what it may
+    see is searched: a sandbox it may not see is "not found" (the refusal audited), and an
+    ambiguous prefix names only ids it could see, so ids cannot be probed."""
     ref = (sandbox_ref or "").strip().lower()
     if not ref:
         raise UsageError("give a sandbox id (see: sandbox list)")
-    query = select(Sandbox)
-    if _ID_PREFIX.match(ref):
-        query = query.where(or_(Sandbox.id.startswith(ref, autoescape=True), Sandbox.name == ref))
-    else:
-        query = query.where(Sandbox.name == ref)
+    match = (or_(Sandbox.id.startswith(ref, autoescape=True), Sandbox.name == ref)
+             if _ID_PREFIX.match(ref) else Sandbox.name == ref)
+    query = select(Sandbox).where(match)
+    if identity is not None and not identity.is_admin:
+        query = query.where(visible_to(identity))
     if for_update:
         query = query.with_for_update()
     matches = session.exec(query.limit(2)).all()
     if not matches:
-        raise NotFoundError(f"no sandbox with id {sandbox_ref!r}; see: sandbox list --all")
+        hidden = identity is not None and session.exec(select(Sandbox.id).where(match).limit(1)).first()
+        if hidden:
+            refuse(session, identity, "see", hidden, now, "", error=NotFoundError(_not_found(sandbox_ref)))
+        raise NotFoundError(_not_found(sandbox_ref))
     if len(matches) > 1:
         raise AmbiguousIdError(
             f"{sandbox_ref!r} matches several sandboxes ({matches[0].id}, {matches[1].id}, ...); "
@@ -39,20 +45,49 @@ def find_sandbox(session: Session, sandbox_ref: str, *, for_update: bool = False
     return matches[0]
 
 
+def _not_found(sandbox_ref: str) -> str:
+    return f"no sandbox with id {sandbox_ref!r}; see: sandbox list --all"
+
+
+def visible_to(identity: Identity) -> ColumnElement:
+    """What a non-admin may see: owned, shared with them, or in a department they manage."""
+    shared = select(Member.sandbox_id).where(Member.email == identity.email)
+    clauses = [Sandbox.owner == identity.email, Sandbox.id.in_(shared)]
+    if identity.manages:
+        clauses.append(Sandbox.department.in_(sorted(identity.manages)))
+    return or_(*clauses)
+
+
 def member_emails(session: Session, sandbox_id: str) -> list[str]:
     return list(session.exec(select(Member.email).where(Member.sandbox_id == sandbox_id)).all())
 
 
 def require(session: Session, identity: Identity, sandbox: Sandbox, action: str, *,
-            allow_members: bool = False, now=None) -> None:
-    """Owner or admin (or, if allowed, a member); a refusal is itself audited."""
+            allow_members: bool = False, allow_managers: bool = True, now=None) -> None:
+    """Owner, admin, manager of the sandbox's department (unless not allowed) or, if
+    allowed, a member; a refusal is itself audited."""
     if identity.is_admin or identity.email == sandbox.owner:
+        return
+    if allow_managers and identity.manages_department(sandbox.department):
         return
     if allow_members and identity.email in member_emails(session, sandbox.id):
         return
-    refuse(session, identity, action, sandbox.id, now,
-            f"only the owner{', a member' if allow_members else ''} or an admin may {action} "
-            f"sandbox {sandbox.id}")
+    who = ", ".join(["the owner", *(["a member"] if allow_members else []),
+                     *(["a manager of its department"] if allow_managers else [])])
+    refuse(session, identity, action, sandbox.id, now, f"only {who} or an admin may {action} sandbox {sandbox.id}")
+
+
+def require_approver(session: Session, identity: Identity, sandbox: Sandbox, action: str, *,
+                     allow_self: bool, now=None) -> None:
+    """A manager of the sandbox's department or an admin, and never the requester
+    themself unless [approval] allow_self says so."""
+    if not (identity.is_admin or identity.manages_department(sandbox.department)):
+        refuse(session, identity, action, sandbox.id, now,
+               f"only a manager of department {sandbox.department} or an admin may {action} sandbox {sandbox.id}")
+    own = identity.email == sandbox.owner or (identity.subject and identity.subject == sandbox.owner_subject)
+    if own and not allow_self:
+        refuse(session, identity, action, sandbox.id, now,
+               f"you requested sandbox {sandbox.id}; another manager or admin must {action} it")
 
 
 def require_admin(session: Session, identity: Identity, action: str, *, sandbox_id: str | None = None,
@@ -64,7 +99,7 @@ def require_admin(session: Session, identity: Identity, action: str, *, sandbox_
 
 
 def refuse(session: Session, identity: Identity, action: str, sandbox_id: str | None, now,
-            message: str) -> None:
+           message: str, *, error: Exception | None = None) -> None:
     from datetime import datetime, timezone
 
     # The refusal is recorded in its own commit: the caller's transaction will roll back.
@@ -72,7 +107,7 @@ def refuse(session: Session, identity: Identity, action: str, sandbox_id: str | 
     record_event(session, sandbox_id=sandbox_id, actor=identity.email, action="denied_access",
                  at=now or datetime.now(timezone.utc), detail={"attempted": action})
     session.commit()
-    raise PermissionDeniedError(message)
+    raise error or PermissionDeniedError(message)
 
 
 def sandbox_view(sandbox: Sandbox, members: list[Member] | None = None) -> dict[str, Any]:

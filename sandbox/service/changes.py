@@ -41,7 +41,7 @@ def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> d
     delta = parse_duration(by, "--by")
     now = app.now()
     with app.session() as session:
-        sandbox = find_sandbox(session, sandbox_ref)
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=now)
         require(session, identity, sandbox, "extend", now=now)
     _extended_expiry(sandbox, delta, by, now)  # refuse early, before taking the lease
     with leased(app, sandbox.id):
@@ -136,7 +136,7 @@ def freeze_sandbox(app: App, sandbox_id: str, *, actor: str, reason: str) -> dic
 def destroy_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:
     now = app.now()
     with app.session() as session:
-        sandbox = find_sandbox(session, sandbox_ref)
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=now)
         require(session, identity, sandbox, "destroy", now=now)
         if sandbox.state in (REQUESTED,) or (sandbox.state == FAILED and _placement(sandbox) is None):
             transition(session, sandbox, DELETED, actor=identity.email, action="withdraw", at=now,

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import json
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_
+from sqlalchemy import and_, or_
 from sqlmodel import select
 
 from sandbox.config import Identity
@@ -13,41 +16,85 @@ from sandbox.lifecycle import ACTIVE, FINAL_STATES, FROZEN, STATES, record_event
 from sandbox.models import Event, Member, Sandbox
 from sandbox.provider import Member as PlanMember
 from sandbox.provider import Placement
-from sandbox.service.access import find_sandbox, iso_utc, member_emails, refuse, require, sandbox_view
+from sandbox.service.access import (find_sandbox, iso_utc, member_emails, refuse, require, sandbox_view,
+                                    visible_to)
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan
 from sandbox.service.steps import DbStepStore
 
 
+LIST_FILTERS = ("state", "owner", "template", "provider", "department")
+
+
 def list_sandboxes(app: App, identity: Identity, *, everything: bool = False,
                    state: str | None = None) -> list[dict[str, Any]]:
-    """Yours (owned or shared) that are still live; `everything`: every user's (admins) and ended ones."""
+    """Yours (owned or shared) that are still live; `everything`: every one you may see
+    (admins: all; managers: their departments' too), ended ones included."""
+    return list_sandbox_page(app, identity, everything=everything, filters={"state": state})["items"]
+
+
+def list_sandbox_page(app: App, identity: Identity, *, everything: bool = False,
+                      filters: dict[str, str | None] | None = None, limit: int | None = None,
+                      cursor: str | None = None) -> dict[str, Any]:
+    """A page of sandboxes, newest first; `next_cursor` (opaque) fetches the following one."""
+    filters = {k: v for k, v in (filters or {}).items() if v}
+    unknown = set(filters) - set(LIST_FILTERS)
+    if unknown:
+        raise UsageError(f"unknown filter {sorted(unknown)[0]!r}; use: {', '.join(LIST_FILTERS)}")
+    state = filters.get("state")
     if state and state not in STATES:
         raise UsageError(f"--state {state!r} is not a state; use one of: {', '.join(STATES)}")
+    if limit is not None and not 1 <= limit <= MAX_PAGE:
+        raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
+    query = select(Sandbox).order_by(Sandbox.created_at.desc(), Sandbox.id)
+    if not everything:
+        shared = select(Member.sandbox_id).where(Member.email == identity.email)
+        query = query.where(or_(Sandbox.owner == identity.email, Sandbox.id.in_(shared)))
+    elif not identity.is_admin:
+        query = query.where(visible_to(identity))
+    for name, value in filters.items():
+        query = query.where(getattr(Sandbox, name) == value.strip().lower() if name == "owner"
+                            else getattr(Sandbox, name) == value)
+    if not everything and not state:
+        query = query.where(Sandbox.state.not_in(FINAL_STATES))
+    if cursor:
+        created_at, last_id = _decode_cursor(cursor)
+        query = query.where(or_(Sandbox.created_at < created_at,
+                                and_(Sandbox.created_at == created_at, Sandbox.id > last_id)))
     with app.session() as session:
-        query = select(Sandbox).order_by(Sandbox.created_at.desc(), Sandbox.id)
-        if not (everything and identity.is_admin):
-            shared = select(Member.sandbox_id).where(Member.email == identity.email)
-            query = query.where(or_(Sandbox.owner == identity.email, Sandbox.id.in_(shared)))
-        if state:
-            query = query.where(Sandbox.state == state)
-        elif not everything:
-            query = query.where(Sandbox.state.not_in(FINAL_STATES))
-        return [sandbox_view(s) for s in session.exec(query).all()]
+        rows = session.exec(query.limit(limit + 1) if limit else query).all()
+    more = limit is not None and len(rows) > limit
+    rows = rows[:limit] if limit else rows
+    return {"items": [sandbox_view(s) for s in rows],
+            "next_cursor": _encode_cursor(rows[-1]) if more else None}
+
+
+MAX_PAGE = 500
+
+
+def _encode_cursor(last: Sandbox) -> str:
+    raw = json.dumps([last.created_at.isoformat(), last.id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(last_id)
+    except (ValueError, TypeError):
+        raise UsageError("cursor is not one this server handed out; start again without it") from None
 
 
 def show_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:
     with app.session() as session:
-        sandbox = find_sandbox(session, sandbox_ref)
-        require(session, identity, sandbox, "see", allow_members=True, now=app.now())
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
         members = session.exec(select(Member).where(Member.sandbox_id == sandbox.id)).all()
         return sandbox_view(sandbox, list(members))
 
 
 def list_events(app: App, identity: Identity, sandbox_ref: str) -> list[dict[str, Any]]:
     with app.session() as session:
-        sandbox = find_sandbox(session, sandbox_ref)
-        require(session, identity, sandbox, "see the events of", allow_members=True, now=app.now())
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
         events = session.exec(select(Event).where(Event.sandbox_id == sandbox.id)
                               .order_by(Event.at, Event.id)).all()
         return [event_view(e) for e in events]
@@ -70,8 +117,9 @@ def get_credentials(app: App, identity: Identity, sandbox_ref: str,
                     member: str | None = None) -> dict[str, Any]:
     """How the caller (or, for an admin, `member`) reaches the sandbox. Audited."""
     with app.session() as session:
-        sandbox = find_sandbox(session, sandbox_ref)
-        require(session, identity, sandbox, "read the credentials of", allow_members=True, now=app.now())
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
+        require(session, identity, sandbox, "read the credentials of", allow_members=True,
+                allow_managers=False, now=app.now())
         members = member_emails(session, sandbox.id)
         target = (member or "").strip().lower() or (
             identity.email if identity.email in members else sandbox.owner)

@@ -14,7 +14,7 @@ from sandbox.errors import IllegalTransitionError, QuotaExceededError, UsageErro
 from sandbox.lifecycle import DENIED, LIVE_STATES, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
 from sandbox.naming import check_email, new_sandbox_id, sandbox_name
-from sandbox.service.access import find_sandbox, require_admin, sandbox_view
+from sandbox.service.access import find_sandbox, require_approver, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import cost_tags, department_location
 from sandbox.templates import find_template
@@ -27,6 +27,10 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
     template = find_template(app.settings.template_dirs(), template_name)
     owner = check_email(identity.email)
     others = sorted({check_email(m) for m in members or []} - {owner})
+    outside = [m for m in [owner, *others] if not app.settings.auth.domain_allowed(m)]
+    if outside:
+        raise UsageError(f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} outside the allowed "
+                         f"domains ({', '.join(app.settings.auth.allowed_domains)}); members must be colleagues")
     if others and template.kind == "individual":
         raise UsageError(f"template {template.name} is for one person; use a group template for --member")
     lifetime = parse_duration(ttl, "--ttl") if ttl else template.default_ttl
@@ -43,10 +47,11 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
         sandbox_id = new_sandbox_id()
         try:
             with app.session() as session:
-                _check_quotas(app, session, owner, template.name, template.max_live)
+                _check_quotas(app, session, identity.quota_key, template.name, template.max_live)
                 sandbox = Sandbox(
                     id=sandbox_id, name=sandbox_name(owner, sandbox_id), provider=template.provider,
-                    template=template.name, owner=owner, department=identity.department,
+                    template=template.name, owner=owner, owner_subject=identity.quota_key,
+                    department=identity.department,
                     state=REQUESTED, location=location, created_at=now, expires_at=now + lifetime,
                     budget_usd=template.budget_usd, approval_required=template.approval_required,
                     plan=template.snapshot(), next_attempt_at=now,
@@ -76,6 +81,8 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
 def _check_quotas(app: App, session: Session, owner: str, template: str, template_max: int) -> None:
     """Serialise competing requests, then count: two requests can't both squeeze under a limit.
 
+    `owner` is the verified subject, so one person's plus-addresses share one quota.
+
     PostgreSQL: transaction-scoped advisory locks per owner and per template. SQLite: the
     transaction began with BEGIN IMMEDIATE, which already admits one writer at a time.
     """
@@ -85,7 +92,7 @@ def _check_quotas(app: App, session: Session, owner: str, template: str, templat
     limit = app.settings.quotas.max_live_per_user
     live = session.exec(
         select(func.count()).select_from(Sandbox)
-        .where(Sandbox.owner == owner, Sandbox.state.in_(LIVE_STATES))
+        .where(Sandbox.owner_subject == owner, Sandbox.state.in_(LIVE_STATES))
     ).one()
     if limit and live >= limit:
         raise QuotaExceededError(
@@ -105,8 +112,9 @@ def _check_quotas(app: App, session: Session, owner: str, template: str, templat
 
 def approve_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:
     with app.session() as session:
-        require_admin(session, identity, "approve sandboxes", now=app.now())
-        sandbox = find_sandbox(session, sandbox_ref)
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
+        require_approver(session, identity, sandbox, "approve", allow_self=app.settings.approval.allow_self,
+                         now=app.now())
         if sandbox.state != REQUESTED or not sandbox.approval_required or sandbox.approved_by:
             raise IllegalTransitionError(
                 f"sandbox {sandbox.id} is {sandbox.state}"
@@ -120,8 +128,9 @@ def approve_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str,
 
 def deny_sandbox(app: App, identity: Identity, sandbox_ref: str, reason: str = "") -> dict[str, Any]:
     with app.session() as session:
-        require_admin(session, identity, "deny sandboxes", now=app.now())
-        sandbox = find_sandbox(session, sandbox_ref)
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
+        require_approver(session, identity, sandbox, "deny", allow_self=app.settings.approval.allow_self,
+                         now=app.now())
         if sandbox.state != REQUESTED:
             raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; only requests can be denied")
         transition(session, sandbox, DENIED, actor=identity.email, action="deny", at=app.now(),

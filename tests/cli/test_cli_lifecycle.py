@@ -21,9 +21,9 @@ def test_aws_and_gcp_sandboxes_from_the_command_line(cloud_cli):
     # secrets never show up in list/show output
     assert aws_creds["password"] not in cloud_cli("show", aws["id"], check=True).stdout
 
-    assert_one_line_error(cloud_cli("credentials", aws["id"], user="mallory@example.com"), "only the owner")
+    assert_one_line_error(cloud_cli("credentials", aws["id"], user="mallory@example.com"), "no sandbox with id")
     assert_one_line_error(cloud_cli("extend", aws["id"], "--by", "1d", user="mallory@example.com"),
-                          "only the owner")
+                          "no sandbox with id")
 
     extended = cloud_cli.json("extend", aws["id"], "--by", "2d")
     assert extended["extension_count"] == 1

@@ -101,12 +101,19 @@ def test_deny_and_withdraw(db_app):
 
 
 def test_others_cannot_see_or_destroy(db_app):
+    """To an outsider another's sandbox does not exist (ids cannot be probed), yet each
+    refusal is audited with the real caller."""
+    from sandbox.errors import NotFoundError
+    from sandbox.models import Event
+
     view = request_sandbox(db_app, ALICE, "aws-individual")
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(NotFoundError, match="no sandbox with id"):
         show_sandbox(db_app, BOB, view["id"])
-    with pytest.raises(PermissionDeniedError):
-        destroy_sandbox(db_app, BOB, view["id"])
+    with pytest.raises(NotFoundError, match="no sandbox with id"):
+        destroy_sandbox(db_app, BOB, view["id"][:3])
     assert rows(db_app, Sandbox)[0].state == "requested"
+    denied = [(e.actor, e.sandbox_id) for e in rows(db_app, Event) if e.action == "denied_access"]
+    assert denied == [(BOB.email, view["id"])] * 2
     assert show_sandbox(db_app, ADMIN, view["id"])["owner"] == ALICE.email
     assert list_sandboxes(db_app, BOB) == []
     assert len(list_sandboxes(db_app, ADMIN, everything=True)) == 1

@@ -56,8 +56,9 @@ class Runner(Sandbox):
         if result.returncode != 0 and not is_help_page(result):
             after = self.counts()
             # A refusal writes exactly its own audit event (into this database unless a
-            # random config points elsewhere).
-            if result.returncode == 3 and (config is None or after["event"] == before["event"] + 1):
+            # random config points elsewhere); to a stranger the refused sandbox is "not found".
+            hidden = "no sandbox with id" in result.stderr and after["event"] == before["event"] + 1
+            if (result.returncode == 3 or hidden) and (config is None or after["event"] == before["event"] + 1):
                 assert after["event"] == before["event"] + 1, (args, result.stderr)
                 actor, action, _detail = self.last_event()
                 assert (actor, action) == ((user.strip().lower() or "alice@example.com"), "denied_access")
