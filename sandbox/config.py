@@ -126,6 +126,7 @@ class ServerSettings:
     workers: int = 1
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     provision_on_request: bool = True  # start provisioning at once instead of waiting for the daemon
+    session_secret: str = ""  # signs browser sessions; env SANDBOX_SESSION_SECRET wins; empty: derived from the secrets key
 
 
 @dataclass

@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {
     "admin": ("bootstrap", "retry_sandbox", "rotate_key"),
     "app": ("App", "build_app"),
+    "catalog": ("list_template_rows", "show_template"),
     "changes": ("destroy_sandbox", "extend_sandbox", "finish_destroy", "freeze_sandbox"),
     "provisioning": ("provision_sandbox",),
-    "queries": ("get_credentials", "list_events", "list_sandbox_page", "list_sandboxes", "show_sandbox"),
+    "queries": ("describe_caller", "get_credentials", "list_events", "list_sandbox_page", "list_sandboxes", "show_sandbox"),
     "requests": ("approve_sandbox", "deny_sandbox", "request_sandbox"),
     "tokens": ("authenticate_token", "create_token", "list_tokens", "revoke_token"),
 }
@@ -42,7 +43,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from sandbox.service.app import App, build_app
     from sandbox.service.changes import destroy_sandbox, extend_sandbox, finish_destroy, freeze_sandbox
     from sandbox.service.provisioning import provision_sandbox
-    from sandbox.service.queries import (get_credentials, list_events, list_sandbox_page, list_sandboxes,
+    from sandbox.service.catalog import list_template_rows, show_template
+    from sandbox.service.queries import (describe_caller, get_credentials, list_events, list_sandbox_page, list_sandboxes,
                                          show_sandbox)
     from sandbox.service.requests import approve_sandbox, deny_sandbox, request_sandbox
     from sandbox.service.tokens import authenticate_token, create_token, list_tokens, revoke_token

@@ -7,12 +7,12 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_
+from sqlalchemy import and_, func, or_
 from sqlmodel import select
 
 from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError, UsageError
-from sandbox.lifecycle import ACTIVE, FINAL_STATES, FROZEN, STATES, record_event
+from sandbox.lifecycle import ACTIVE, FINAL_STATES, FROZEN, LIVE_STATES, STATES, record_event
 from sandbox.models import Event, Member, Sandbox
 from sandbox.provider import Member as PlanMember
 from sandbox.provider import Placement
@@ -30,13 +30,17 @@ def list_sandboxes(app: App, identity: Identity, *, everything: bool = False,
                    state: str | None = None) -> list[dict[str, Any]]:
     """Yours (owned or shared) that are still live; `everything`: every one you may see
     (admins: all; managers: their departments' too), ended ones included."""
-    return list_sandbox_page(app, identity, everything=everything, filters={"state": state})["items"]
+    return list_sandbox_page(app, identity, mine=not everything, include_ended=everything,
+                             filters={"state": state})["items"]
 
 
-def list_sandbox_page(app: App, identity: Identity, *, everything: bool = False,
+def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, include_ended: bool = False,
                       filters: dict[str, str | None] | None = None, limit: int | None = None,
                       cursor: str | None = None) -> dict[str, Any]:
-    """A page of sandboxes, newest first; `next_cursor` (opaque) fetches the following one."""
+    """A page of sandboxes, newest first; `next_cursor` (opaque) fetches the following one.
+
+    `mine`: owned or shared only; else every one the caller may see. Ended ones only with
+    `include_ended` or a `state` filter."""
     filters = {k: v for k, v in (filters or {}).items() if v}
     unknown = set(filters) - set(LIST_FILTERS)
     if unknown:
@@ -47,7 +51,7 @@ def list_sandbox_page(app: App, identity: Identity, *, everything: bool = False,
     if limit is not None and not 1 <= limit <= MAX_PAGE:
         raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
     query = select(Sandbox).order_by(Sandbox.created_at.desc(), Sandbox.id)
-    if not everything:
+    if mine:
         shared = select(Member.sandbox_id).where(Member.email == identity.email)
         query = query.where(or_(Sandbox.owner == identity.email, Sandbox.id.in_(shared)))
     elif not identity.is_admin:
@@ -55,7 +59,7 @@ def list_sandbox_page(app: App, identity: Identity, *, everything: bool = False,
     for name, value in filters.items():
         query = query.where(getattr(Sandbox, name) == value.strip().lower() if name == "owner"
                             else getattr(Sandbox, name) == value)
-    if not everything and not state:
+    if not include_ended and not state:
         query = query.where(Sandbox.state.not_in(FINAL_STATES))
     if cursor:
         created_at, last_id = _decode_cursor(cursor)
@@ -83,6 +87,16 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         return datetime.fromisoformat(created_at), str(last_id)
     except (ValueError, TypeError):
         raise UsageError("cursor is not one this server handed out; start again without it") from None
+
+
+def describe_caller(app: App, identity: Identity) -> dict[str, Any]:
+    """Who the caller is to this server, and how much of their quota is in use."""
+    with app.session() as session:
+        used = session.exec(select(func.count()).select_from(Sandbox).where(
+            Sandbox.owner_subject == identity.quota_key, Sandbox.state.in_(LIVE_STATES))).one()
+    limit = app.settings.quotas.max_live_per_user
+    return {"email": identity.email, "roles": identity.roles, "department": identity.department,
+            "manages": sorted(identity.manages), "quota": {"used": used, "limit": limit or None}}
 
 
 def show_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:

@@ -1,0 +1,179 @@
+"""JSON routes under /api/v1. Each checks who is calling, then calls one service function;
+the service decides what that caller may do (and audits every refusal)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+
+from sandbox import service
+from sandbox.errors import PermissionDeniedError
+from sandbox.server import schemas
+from sandbox.server.auth import Caller
+
+PROBLEMS = {status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
+            for status in (400, 401, 403, 404, 409, 422, 429, 503)}
+router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
+
+
+def caller(request: Request) -> Caller:
+    return request.app.state.auth.caller(request)
+
+
+def writer(request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
+    """A read-only API token may not change anything; the attempt is audited."""
+    if who.scope != "write":
+        from sandbox.service.access import refuse
+
+        app = request.app.state.sandbox
+        with app.session() as session:
+            refuse(session, who.identity, f"{request.method} {request.url.path} with a read-only token", None,
+                   app.now(), "this API token is read-only; create one with scope write")
+        raise PermissionDeniedError("this API token is read-only")  # pragma: no cover - refuse raises
+    return who
+
+
+Reader = Annotated[Caller, Depends(caller)]
+Writer = Annotated[Caller, Depends(writer)]
+
+
+def sandbox_app(request: Request):
+    return request.app.state.sandbox
+
+
+# ---- who am I, templates ---------------------------------------------------------------
+
+@router.get("/me", response_model=schemas.MeOut, summary="The signed-in caller")
+def me(request: Request, who: Reader):
+    app = sandbox_app(request)
+    return {**service.describe_caller(app, who.identity), "via": who.via}
+
+
+@router.get("/templates", response_model=list[schemas.TemplateRow], summary="Templates one may request")
+def templates(request: Request, _who: Reader):
+    return service.list_template_rows(sandbox_app(request).settings)
+
+
+@router.get("/templates/{name}", response_model=schemas.TemplateOut, summary="One template in full")
+def template(request: Request, name: str, _who: Reader):
+    return service.show_template(sandbox_app(request).settings, name)
+
+
+# ---- sandboxes -------------------------------------------------------------------------
+
+@router.post("/sandboxes", status_code=201, response_model=schemas.SandboxOut, summary="Request a sandbox")
+def create_sandbox(request: Request, body: schemas.SandboxRequest, who: Writer):
+    app = sandbox_app(request)
+    view = service.request_sandbox(app, who.identity, body.template, ttl=body.ttl, members=body.members)
+    request.app.state.provisioner.start(view)
+    return view
+
+
+@router.get("/sandboxes", response_model=schemas.SandboxPage, summary="Sandboxes the caller may see")
+def sandboxes(request: Request, who: Reader,
+              scope: Annotated[str, Query(pattern="^(mine|visible)$",
+                                          description="mine: owned or shared; visible: all one may see")] = "visible",
+              include_ended: bool = False,
+              state: str | None = None, owner: str | None = None, template: str | None = None,
+              provider: str | None = None, department: str | None = None,
+              limit: Annotated[int, Query(ge=1, le=500)] = 100,
+              cursor: Annotated[str | None, Query(max_length=500)] = None):
+    filters = {"state": state, "owner": owner, "template": template, "provider": provider,
+               "department": department}
+    return service.list_sandbox_page(sandbox_app(request), who.identity, mine=scope == "mine",
+                                     include_ended=include_ended, filters=filters, limit=limit, cursor=cursor)
+
+
+@router.get("/sandboxes/{ref}", response_model=schemas.SandboxDetail, summary="One sandbox in full")
+def sandbox(request: Request, ref: str, who: Reader):
+    return service.show_sandbox(sandbox_app(request), who.identity, ref)
+
+
+@router.get("/sandboxes/{ref}/events", response_model=list[schemas.EventOut], summary="Its audit trail")
+def sandbox_events(request: Request, ref: str, who: Reader):
+    return service.list_events(sandbox_app(request), who.identity, ref)
+
+
+@router.get("/sandboxes/{ref}/credentials", response_model=schemas.CredentialsOut,
+            summary="How to sign in (audited)")
+def sandbox_credentials(request: Request, ref: str, who: Reader,
+                        member: Annotated[str | None, Query(max_length=254)] = None):
+    return service.get_credentials(sandbox_app(request), who.identity, ref, member)
+
+
+@router.post("/sandboxes/{ref}/extend", response_model=schemas.SandboxOut, summary="Push expiry out")
+def extend(request: Request, ref: str, body: schemas.ExtendRequest, who: Writer):
+    return service.extend_sandbox(sandbox_app(request), who.identity, ref, body.by)
+
+
+@router.delete("/sandboxes/{ref}", response_model=schemas.SandboxOut, summary="Destroy a sandbox")
+def destroy(request: Request, ref: str, who: Writer):
+    return service.destroy_sandbox(sandbox_app(request), who.identity, ref)
+
+
+@router.post("/sandboxes/{ref}/approve", response_model=schemas.SandboxOut, summary="Approve a request")
+def approve(request: Request, ref: str, who: Writer):
+    view = service.approve_sandbox(sandbox_app(request), who.identity, ref)
+    request.app.state.provisioner.start(view)
+    return view
+
+
+@router.post("/sandboxes/{ref}/deny", response_model=schemas.SandboxOut, summary="Deny a request")
+def deny(request: Request, ref: str, body: schemas.DenyRequest, who: Writer):
+    return service.deny_sandbox(sandbox_app(request), who.identity, ref, body.reason)
+
+
+@router.post("/sandboxes/{ref}/retry", response_model=schemas.SandboxOut, summary="Re-queue a failed sandbox")
+def retry(request: Request, ref: str, who: Writer):
+    view = service.retry_sandbox(sandbox_app(request), who.identity, ref)
+    request.app.state.provisioner.start(view)
+    return view
+
+
+# ---- reports ---------------------------------------------------------------------------
+
+REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
+
+
+@router.get("/reports/{kind}", summary="A report: usage, cost, expiring, compliance or audit",
+            responses={200: {"content": {"application/json": {"schema": {"type": "object"}},
+                                         "text/csv": {"schema": {"type": "string"}},
+                                         "text/html": {"schema": {"type": "string"}}}}})
+def report(request: Request, kind: str, who: Reader,
+           format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "json",
+           since: str | None = None, until: str | None = None, group_by: str | None = None,
+           days: str | None = None, sandbox: str | None = None, actor: str | None = None,
+           action: str | None = None) -> Response:
+    from sandbox.reports import run_report
+
+    result = run_report(sandbox_app(request), who.identity, kind, since=since, until=until, group_by=group_by,
+                        fmt=format, days=days, sandbox=sandbox, actor=actor, action=action)
+    if format == "json":
+        import json
+
+        return JSONResponse(json.loads(result.text))
+    return Response(result.text, media_type=REPORT_TYPES[format])
+
+
+# ---- personal API tokens ---------------------------------------------------------------
+
+@router.get("/tokens", response_model=list[schemas.TokenOut], summary="The caller's API tokens")
+def tokens(request: Request, who: Reader,
+           owner: Annotated[str | None, Query(max_length=254, description="admins: another's, or *")] = None):
+    return service.list_tokens(sandbox_app(request), who.identity, owner=owner)
+
+
+@router.post("/tokens", status_code=201, response_model=schemas.TokenCreated,
+             summary="Create an API token (its secret is shown once)")
+def create_token(request: Request, body: schemas.TokenRequest, who: Writer):
+    return service.create_token(sandbox_app(request), who.identity, body.name, expires_in=body.expires_in,
+                                scope=body.scope)
+
+
+@router.delete("/tokens/{token_id}", response_model=schemas.TokenOut, summary="Revoke an API token")
+def revoke_token(request: Request, token_id: str, who: Writer):
+    return service.revoke_token(sandbox_app(request), who.identity, token_id)
+
+

@@ -1,0 +1,17 @@
+"""What one may ask for: the templates of the server's own template dirs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sandbox.config import Settings
+from sandbox.templates import find_template, list_templates
+
+
+def list_template_rows(settings: Settings) -> list[dict[str, Any]]:
+    return [{"name": t.name, "provider": t.provider, "kind": t.kind, "description": t.description}
+            for t in list_templates(settings.template_dirs())]
+
+
+def show_template(settings: Settings, name: str) -> dict[str, Any]:
+    return find_template(settings.template_dirs(), name).snapshot()
