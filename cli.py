@@ -1,7 +1,9 @@
-"""Command line: parse arguments, call one service function, print. No logic lives here.
+"""Command line: parse arguments, call one back-end function, print. No logic lives here.
 
-Heavy modules (SQLAlchemy, boto3, Google clients) load inside the commands, so
-`sandbox --help` stays fast.
+Two back ends with one interface: remote (the server's API, when [server] url or
+SANDBOX_SERVER names one; standard library only) and local (the service layer, for
+operators on the server's host). Heavy modules (SQLAlchemy, boto3, Google clients) load
+inside the local commands, so `sandbox --help` and remote commands stay fast.
 """
 
 from __future__ import annotations
@@ -46,6 +48,41 @@ class Context:
         from sandbox.config import current_identity
 
         return current_identity(self.settings)
+
+    @property
+    def server_url(self) -> str:
+        return (os.environ.get("SANDBOX_SERVER") or self.settings.server.url).strip().rstrip("/")
+
+    @property
+    def backend(self):
+        if self.server_url:
+            from sandbox.client.remote import RemoteBackend
+
+            return RemoteBackend(self.server_url, self.bearer)
+        from sandbox.client.local import LocalBackend
+
+        return LocalBackend(self)
+
+    def bearer(self) -> str:
+        """A personal API token from SANDBOX_TOKEN, else the cached login (refreshed)."""
+        from sandbox.client.session import current_token
+
+        return os.environ.get("SANDBOX_TOKEN", "").strip() or current_token(self.server_url)
+
+    def require_local(self, command: str) -> None:
+        """Operator commands run on the server's host only, where the database and keys are."""
+        from sandbox.errors import UsageError
+
+        if self.server_url:
+            raise UsageError(f"sandbox {command} is an operator command for the server's host; there, run it "
+                             "without [server] url / SANDBOX_SERVER")
+
+    def require_operator(self, command: str) -> None:
+        from sandbox.errors import PermissionDeniedError
+
+        self.require_local(command)
+        if not self.identity.is_admin:
+            raise PermissionDeniedError(f"sandbox {command} is for admins ([admin] users) on the server's host")
 
 
 pass_ctx = click.make_pass_decorator(Context)
@@ -207,11 +244,9 @@ def progress_printer(output: str, header: str | None = None):
 @pass_ctx
 def request(ctx, template, ttl, members, wait, output):
     """Ask for a sandbox from TEMPLATE (see: sandbox templates list)."""
-    from sandbox.service import request_sandbox
-
     header = f"provisioning a {template} sandbox..." if wait else None
-    view = request_sandbox(ctx.app, ctx.identity, template, ttl=ttl, members=list(members), wait=wait,
-                           progress=progress_printer(output, header))
+    view = ctx.backend.request(template, ttl=ttl, members=list(members), wait=wait,
+                               progress=progress_printer(output, header))
     emit(view, output)
     if output == "table" and view["state"] == "requested":
         hint = ("an admin must approve it: sandbox admin approve " + view["id"]) if view["approval_required"] \
@@ -226,9 +261,7 @@ def request(ctx, template, ttl, members, wait, output):
 @pass_ctx
 def list_(ctx, everything, state, output):
     """Your sandboxes."""
-    from sandbox.service import list_sandboxes
-
-    emit(list_sandboxes(ctx.app, ctx.identity, everything=everything, state=state), output, SANDBOX_COLUMNS)
+    emit(ctx.backend.list(everything=everything, state=state), output, SANDBOX_COLUMNS)
 
 
 @main.command()
@@ -237,9 +270,7 @@ def list_(ctx, everything, state, output):
 @pass_ctx
 def show(ctx, sandbox_id, output):
     """One sandbox in full (ID or a unique prefix)."""
-    from sandbox.service import show_sandbox
-
-    emit(show_sandbox(ctx.app, ctx.identity, sandbox_id), output)
+    emit(ctx.backend.show(sandbox_id), output)
 
 
 @main.command()
@@ -248,9 +279,7 @@ def show(ctx, sandbox_id, output):
 @pass_ctx
 def events(ctx, sandbox_id, output):
     """The audit trail of one sandbox."""
-    from sandbox.service import list_events
-
-    emit(list_events(ctx.app, ctx.identity, sandbox_id), output,
+    emit(ctx.backend.events(sandbox_id), output,
          ("at", "actor", "action", "from_state", "to_state", "detail"))
 
 
@@ -261,9 +290,7 @@ def events(ctx, sandbox_id, output):
 @pass_ctx
 def credentials(ctx, sandbox_id, member, output):
     """How to sign in: console URL, user name, password (owner, members, admins)."""
-    from sandbox.service import get_credentials
-
-    emit(get_credentials(ctx.app, ctx.identity, sandbox_id, member), output)
+    emit(ctx.backend.credentials(sandbox_id, member), output)
 
 
 @main.command()
@@ -273,9 +300,7 @@ def credentials(ctx, sandbox_id, member, output):
 @pass_ctx
 def extend(ctx, sandbox_id, by, output):
     """Push a sandbox's expiry out (unfreezes it during its grace period)."""
-    from sandbox.service import extend_sandbox
-
-    emit(extend_sandbox(ctx.app, ctx.identity, sandbox_id, by), output)
+    emit(ctx.backend.extend(sandbox_id, by), output)
 
 
 @main.command()
@@ -286,13 +311,12 @@ def extend(ctx, sandbox_id, by, output):
 def destroy(ctx, sandbox_id, yes, output):
     """Delete a sandbox: access removed, account closed / project deleted."""
     from sandbox.errors import UsageError
-    from sandbox.service import destroy_sandbox
 
     if not yes:
         if not sys.stdin.isatty():
             raise UsageError(f"destroy needs --yes when not run from a terminal: sandbox destroy {sandbox_id} --yes")
         click.confirm(f"Destroy sandbox {sandbox_id} and everything in it?", abort=True)
-    view = destroy_sandbox(ctx.app, ctx.identity, sandbox_id)
+    view = ctx.backend.destroy(sandbox_id)
     emit(view, output)
     if output == "table" and view["state"] == "deleting":
         click.echo("queued for closure: the daemon retries it", err=True)
@@ -313,6 +337,7 @@ def admin_bootstrap(ctx, providers):
     """Create the OUs and folders the config names (idempotent)."""
     from sandbox.service import bootstrap
 
+    ctx.require_local("admin bootstrap")
     for provider, lines in bootstrap(ctx.app, ctx.identity, list(providers) or None).items():
         for line in lines:
             click.echo(f"{provider}: {line}")
@@ -324,9 +349,7 @@ def admin_bootstrap(ctx, providers):
 @pass_ctx
 def admin_approve(ctx, sandbox_id, output):
     """Approve a request whose template needs approval."""
-    from sandbox.service import approve_sandbox
-
-    emit(approve_sandbox(ctx.app, ctx.identity, sandbox_id), output)
+    emit(ctx.backend.approve(sandbox_id), output)
 
 
 @admin.command(name="deny")
@@ -336,9 +359,7 @@ def admin_approve(ctx, sandbox_id, output):
 @pass_ctx
 def admin_deny(ctx, sandbox_id, reason, output):
     """Deny a pending request."""
-    from sandbox.service import deny_sandbox
-
-    emit(deny_sandbox(ctx.app, ctx.identity, sandbox_id, reason), output)
+    emit(ctx.backend.deny(sandbox_id, reason), output)
 
 
 @admin.command(name="retry")
@@ -348,9 +369,7 @@ def admin_deny(ctx, sandbox_id, reason, output):
 @pass_ctx
 def admin_retry(ctx, sandbox_id, wait, output):
     """Put a failed sandbox back in the provisioning queue."""
-    from sandbox.service import retry_sandbox
-
-    emit(retry_sandbox(ctx.app, ctx.identity, sandbox_id, wait=wait, progress=progress_printer(output)), output)
+    emit(ctx.backend.retry(sandbox_id, wait=wait, progress=progress_printer(output)), output)
 
 
 @admin.command(name="generate-key")
@@ -368,6 +387,7 @@ def admin_rotate_key(ctx, new_key_file):
     """Re-encrypt every stored secret with a new key, then switch [secrets] key to it."""
     from sandbox.service import rotate_key
 
+    ctx.require_local("admin rotate-key")
     done = rotate_key(ctx.app, ctx.identity, new_key_file=new_key_file)
     click.echo(f"re-encrypted {done['rows']} secrets of {done['sandboxes']} sandboxes with the new key; "
                "now set SANDBOX_SECRET_KEY (or [secrets] key / key_file) to it")
@@ -385,11 +405,7 @@ def templates():
 @pass_ctx
 def templates_list(ctx, output):
     """Every template with its provider and limits."""
-    from sandbox.templates import list_templates
-
-    rows = [{"name": t.name, "provider": t.provider, "kind": t.kind, "description": t.description}
-            for t in list_templates(ctx.settings.template_dirs())]
-    emit(rows, output, ("name", "provider", "kind", "description"))
+    emit(ctx.backend.templates(), output, ("name", "provider", "kind", "description"))
 
 
 @templates.command(name="show")
@@ -398,9 +414,7 @@ def templates_list(ctx, output):
 @pass_ctx
 def templates_show(ctx, name, output):
     """One template in full."""
-    from sandbox.templates import find_template
-
-    emit(find_template(ctx.settings.template_dirs(), name).snapshot(), output)
+    emit(ctx.backend.template(name), output)
 
 
 @templates.command(name="validate")
@@ -430,6 +444,7 @@ def db_upgrade(ctx):
     """Create or migrate the schema to this version."""
     from sandbox.db import make_engine, upgrade
 
+    ctx.require_local("db upgrade")
     before, after = upgrade(make_engine(ctx.settings.database_url()))
     click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
 
@@ -472,6 +487,7 @@ def daemon(ctx, once, jobs):
     """Run the sweeps on their [daemon] intervals until SIGTERM (or once, with --once)."""
     from sandbox.daemon import run_daemon
 
+    ctx.require_operator("daemon")
     sys.exit(run_daemon(ctx.settings, once=once, jobs=jobs))
 
 
@@ -492,14 +508,96 @@ def daemon(ctx, once, jobs):
 @pass_ctx
 def report(ctx, kind, since, until, group_by, fmt, out, days, sandbox_ref, actor, action):
     """Admin reports. KIND: usage, cost, expiring, compliance or audit (see docs/reports.md)."""
-    from sandbox.reports import run_report
-
-    result = run_report(ctx.app, ctx.identity, kind, since=since, until=until, group_by=group_by, fmt=fmt,
-                        out=out, days=days, sandbox=sandbox_ref, actor=actor, action=action)
-    if result.path is not None:
-        click.echo(f"wrote {result.path}", err=True)
+    text, path = ctx.backend.report(kind, since=since, until=until, group_by=group_by, fmt=fmt, out=out,
+                                    days=days, sandbox=sandbox_ref, actor=actor, action=action)
+    if path is not None:
+        click.echo(f"wrote {path}", err=True)
     else:
-        click.echo(result.text, nl=False)
+        click.echo(text, nl=False)
+
+
+# ---- signing in and API tokens -------------------------------------------------------------
+
+@main.command()
+@click.option("--no-browser", is_flag=True, help="Print the sign-in URL and read the redirected URL back.")
+@pass_ctx
+def login(ctx, no_browser):
+    """Sign in to the server ([server] url / SANDBOX_SERVER) through your browser."""
+    from sandbox.client.session import login_to_server
+
+    identity = login_to_server(ctx.server_url, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"signed in to {ctx.server_url} as {identity['email']} ({', '.join(identity['roles'])})")
+
+
+@main.command()
+@pass_ctx
+def logout(ctx):
+    """Forget the cached sign-in for the server."""
+    from sandbox.client.session import forget_login
+
+    removed = forget_login(ctx.server_url)
+    click.echo(f"signed out of {ctx.server_url}" if removed else f"not signed in to {ctx.server_url}")
+
+
+@main.command()
+@OUTPUT
+@pass_ctx
+def whoami(ctx, output):
+    """Who the server (or, in local mode, the config) says you are."""
+    emit(ctx.backend.whoami(), output)
+
+
+@main.group()
+def token():
+    """Personal API tokens for scripts and CI (use one with SANDBOX_TOKEN)."""
+
+
+@token.command(name="create")
+@click.argument("name")
+@click.option("--expires-in", default="30d", show_default=True, help="Lifetime, e.g. 90d.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="write", show_default=True)
+@OUTPUT
+@pass_ctx
+def token_create(ctx, name, expires_in, scope, output):
+    """Create a token; its secret is shown this once."""
+    view = ctx.backend.create_token(name, expires_in=expires_in, scope=scope)
+    emit(view, output)
+    if output == "table":
+        click.echo("store the token now: it is not shown again (use it as SANDBOX_TOKEN)", err=True)
+
+
+@token.command(name="list")
+@click.option("--owner", metavar="EMAIL", help="Admins: another user's tokens ('*': everyone's).")
+@OUTPUT
+@pass_ctx
+def token_list(ctx, owner, output):
+    """Your tokens with when they were created and last used."""
+    emit(ctx.backend.tokens(owner), output,
+         ("id", "name", "owner", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"))
+
+
+@token.command(name="revoke")
+@click.argument("token_id")
+@OUTPUT
+@pass_ctx
+def token_revoke(ctx, token_id, output):
+    """Revoke a token at once."""
+    emit(ctx.backend.revoke_token(token_id), output)
+
+
+# ---- server --------------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: [server] host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [server] port, 8080).")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: [server] workers).")
+@pass_ctx
+def server(ctx, host, port, workers):
+    """Run the HTTP API (and browser sign-in) behind the [auth] OpenID Connect issuer."""
+    from sandbox.server.run import serve
+
+    ctx.require_local("server")
+    serve(ctx.settings, host=host, port=port, workers=workers)
 
 
 if __name__ == "__main__":

@@ -142,6 +142,8 @@ class AuthSettings:
     allowed_domains: list[str] = field(default_factory=list)  # empty: any domain
     admin_groups: list[str] = field(default_factory=list)
     manager_groups: list[str] = field(default_factory=list)
+    cli_client_id: str = ""  # the CLI's (public, PKCE) client; empty: client_id
+    cli_client_secret: str = ""  # some issuers give installed apps a non-secret secret
     leeway_seconds: int = 60
     token_max_days: int = 90  # the longest a personal API token may live
 
@@ -149,7 +151,7 @@ class AuthSettings:
         return os.environ.get("SANDBOX_OIDC_CLIENT_SECRET") or self.client_secret
 
     def audiences(self) -> list[str]:
-        return self.audience or ([self.client_id] if self.client_id else [])
+        return self.audience or [c for c in dict.fromkeys([self.client_id, self.cli_client_id]) if c]
 
     def domain_allowed(self, email: str) -> bool:
         domain = email.rsplit("@", 1)[-1].lower()

@@ -19,7 +19,7 @@ from sandbox.durations import parse_duration
 from sandbox.reports.base import Report
 from sandbox.reports.query import FORMATS, GROUPS, KINDS, ReportParams, parse_params
 
-__all__ = ["FORMATS", "GROUPS", "KINDS", "Report", "ReportOutput", "ReportParams", "build_report", "run_report"]
+__all__ = ["FORMATS", "GROUPS", "KINDS", "Report", "ReportOutput", "ReportParams", "build_report", "render_report", "run_report"]
 
 
 @dataclass
@@ -56,6 +56,14 @@ def run_report(app, identity: Identity, kind: str, *, since: str | None = None, 
     if params.out is None:
         return ReportOutput(report, params.fmt, text=content)
     return ReportOutput(report, params.fmt, path=write_atomic(params.out, content))
+
+
+def render_report(app, identity: Identity, kind: str, **options) -> str:
+    """The rendered report as text, whatever the format (the API's downloads)."""
+    from sandbox.reports.formats import render
+
+    report, overview, params = build_report(app, identity, kind, inline=True, **options)
+    return render(report, params.fmt, overview)
 
 
 def build_report(app, identity: Identity, kind: str, **options) -> tuple[Report, dict | None, ReportParams]:

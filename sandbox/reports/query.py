@@ -78,7 +78,8 @@ def parse_params(kind: str, *, fmt: str | None, now: datetime, dialect: str,
                  since: str | None = None, until: str | None = None, group_by: str | None = None,
                  days: str | int | None = None, sandbox: str | None = None, actor: str | None = None,
                  action: str | None = None, out: str | os.PathLike | None = None,
-                 warn_before: tuple[tuple[str, timedelta], ...] = ()) -> ReportParams:
+                 warn_before: tuple[tuple[str, timedelta], ...] = (), inline: bool = False) -> ReportParams:
+    """`inline`: the caller takes the rendered text (the API), so html needs no --out."""
     kind = (kind or "").strip().lower()
     if kind not in KINDS:
         raise UsageError(f"unknown report {kind!r}; use one of: {', '.join(KINDS)}")
@@ -106,7 +107,7 @@ def parse_params(kind: str, *, fmt: str | None, now: datetime, dialect: str,
         kind=kind, fmt=fmt, now=now, dialect=dialect, since=first, until=last,
         group_by=(group_by or DEFAULT_GROUP).strip().lower(),
         days=parse_days(days), sandbox=_clean(sandbox), actor=_clean(actor), action=_clean(action),
-        out=check_out(out, html), warn_before=tuple(warn_before),
+        out=check_out(out, html and not inline), warn_before=tuple(warn_before),
     )
 
 

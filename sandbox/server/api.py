@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from sandbox import service
 from sandbox.errors import PermissionDeniedError
@@ -43,7 +43,14 @@ def sandbox_app(request: Request):
     return request.app.state.sandbox
 
 
-# ---- who am I, templates ---------------------------------------------------------------
+# ---- sign-in, who am I, templates -------------------------------------------------------
+
+@router.get("/auth/config", response_model=schemas.SignInConfig, summary="How the CLI signs in (public)")
+def sign_in_config(request: Request):
+    auth = sandbox_app(request).settings.auth
+    return {"issuer": auth.issuer.rstrip("/"), "client_id": auth.cli_client_id or auth.client_id,
+            "client_secret": auth.cli_client_secret, "scopes": "openid email profile"}
+
 
 @router.get("/me", response_model=schemas.MeOut, summary="The signed-in caller")
 def me(request: Request, who: Reader):
@@ -134,27 +141,25 @@ def retry(request: Request, ref: str, who: Writer):
 
 # ---- reports ---------------------------------------------------------------------------
 
-REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8"}
+REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
+                "table": "text/plain; charset=utf-8"}
 
 
 @router.get("/reports/{kind}", summary="A report: usage, cost, expiring, compliance or audit",
             responses={200: {"content": {"application/json": {"schema": {"type": "object"}},
                                          "text/csv": {"schema": {"type": "string"}},
-                                         "text/html": {"schema": {"type": "string"}}}}})
+                                         "text/html": {"schema": {"type": "string"}},
+                                         "text/plain": {"schema": {"type": "string"}}}}})
 def report(request: Request, kind: str, who: Reader,
-           format: Annotated[str, Query(pattern="^(json|csv|html)$")] = "json",
+           format: Annotated[str, Query(pattern="^(json|csv|html|table)$")] = "json",
            since: str | None = None, until: str | None = None, group_by: str | None = None,
            days: str | None = None, sandbox: str | None = None, actor: str | None = None,
            action: str | None = None) -> Response:
-    from sandbox.reports import run_report
+    from sandbox.reports import render_report
 
-    result = run_report(sandbox_app(request), who.identity, kind, since=since, until=until, group_by=group_by,
-                        fmt=format, days=days, sandbox=sandbox, actor=actor, action=action)
-    if format == "json":
-        import json
-
-        return JSONResponse(json.loads(result.text))
-    return Response(result.text, media_type=REPORT_TYPES[format])
+    text = render_report(sandbox_app(request), who.identity, kind, since=since, until=until, group_by=group_by,
+                         fmt=format, days=days, sandbox=sandbox, actor=actor, action=action)
+    return Response(text, media_type=REPORT_TYPES[format])
 
 
 # ---- personal API tokens ---------------------------------------------------------------

@@ -88,6 +88,13 @@ class TemplateOut(BaseModel):
     description: str
 
 
+class SignInConfig(BaseModel):
+    issuer: str
+    client_id: str
+    client_secret: str = Field(description="Only an installed-app secret, which is not a secret")
+    scopes: str
+
+
 class Quota(BaseModel):
     used: int
     limit: int | None

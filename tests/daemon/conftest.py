@@ -267,8 +267,10 @@ def daemon_command(config, *args: str) -> list[str]:
 
 
 def clean_env(**extra: str) -> dict[str, str]:
-    """No AWS profile or key of the machine reaches the subprocess; moto takes any key."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": "testing",
+    """No AWS profile or key of the machine reaches the subprocess; moto takes any key. The
+    daemon is an operator command: it runs as the configured admin."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "SANDBOX_USER": "admin@example.com",
+           "AWS_ACCESS_KEY_ID": "testing",
            "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
     env.update(extra)
     return env

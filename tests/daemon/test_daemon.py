@@ -27,7 +27,8 @@ from tests.daemon.conftest import (DEAD_URL, accounts_by_email, clean_env, daemo
 
 
 def invoke(config, *args: str):
-    return CliRunner().invoke(main, ["--config", str(config), "daemon", *args])
+    return CliRunner().invoke(main, ["--config", str(config), "daemon", *args],
+                              env={"SANDBOX_USER": "admin@example.com"})
 
 
 def test_once_runs_every_job_in_order_and_exits_zero(tmp_path, db_url, aws_url, gcp_url):

@@ -13,7 +13,7 @@ def team(cloud_cli):
     """An active GCP group sandbox: alice owns it, bob is a member, carol is a stranger."""
     view = cloud_cli.json("request", "gcp-group", "--member", BOB)
     cloud_cli("admin", "approve", view["id"], user=ADMIN, check=True)
-    cloud_cli("daemon", "--once", "--job", "provision", check=True)
+    cloud_cli("daemon", "--once", "--job", "provision", user=ADMIN, check=True)
     assert cloud_cli.json("show", view["id"])["state"] == "active"
     return view["id"]
 

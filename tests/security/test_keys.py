@@ -77,7 +77,7 @@ def test_a_missing_key_at_the_daemon_fails_the_sandbox_before_creating_an_accoun
     queued = cloud_cli.json("request", "aws-individual")  # recorded by someone with the key
     keyless = config_with_key(cloud_cli.config, "keyless.toml", None)
     accounts = len(aws_client(aws_url, "organizations").list_accounts()["Accounts"])
-    keyless("daemon", "--once", "--job", "provision")
+    keyless("daemon", "--once", "--job", "provision", user="admin@example.com")
     view = cloud_cli.json("show", queued["id"])
     assert view["state"] == "failed" and "no encryption key" in view["last_error"]
     assert len(aws_client(aws_url, "organizations").list_accounts()["Accounts"]) == accounts
