@@ -50,12 +50,13 @@ class OidcProvider:
     def browser_script(self, folder: Path, sub: str) -> str:
         """A $BROWSER that signs `sub` in: POSTs the choice, then follows the redirect to
         the CLI's loopback callback, as a person clicking in the browser would."""
-        script = folder / f"browser-{sub}.py"
+        script = folder / f"browser-{sub}"
         script.write_text(
-            "import sys, httpx\n"
+            f"#!{sys.executable}\nimport sys, httpx\n"
             f"answer = httpx.post(sys.argv[1], data={{'sub': {sub!r}}})\n"
             "httpx.get(answer.headers['location'])\n")
-        return f"{sys.executable} {script} %s"
+        script.chmod(0o755)
+        return str(script)
 
 
 @pytest.fixture(scope="session")
