@@ -1,24 +1,28 @@
 #!/usr/bin/env bash
-# Set up and run Sandbox Cloud on embedded defaults: SQLite, a local moto server for AWS
-# and the bundled GCP emulator. No cloud account needed.
-#   ./demo.sh        install, start both emulators, bootstrap, request an AWS and a GCP
-#                    sandbox, and show them; the emulators keep running for you to explore
-#   ./demo.sh stop   stop the emulators
+# Set up and run Sandbox Cloud on embedded defaults: SQLite, a local moto server for AWS,
+# the bundled GCP emulator, a local OpenID Connect provider and `sandbox server`. No cloud
+# account and no identity provider needed.
+#   ./demo.sh        install, start them all, bootstrap, sign in a demo engineer and a demo
+#                    admin, and run the engineer's flow through the API with the CLI in
+#                    remote mode; everything keeps running for you to explore
+#   ./demo.sh stop   stop them
 set -euo pipefail
 cd "$(dirname "$0")"
 DEMO=.demo
 AWS_PORT=${DEMO_AWS_PORT:-4566}
 GCP_PORT=${DEMO_GCP_PORT:-8085}
+OIDC_PORT=${DEMO_OIDC_PORT:-9400}
+SERVER_PORT=${DEMO_SERVER_PORT:-8080}
 
 stop() {
-  for name in aws gcp; do
+  for name in aws gcp oidc server; do
     if [ -f "$DEMO/$name.pid" ]; then
       kill "$(cat "$DEMO/$name.pid")" 2>/dev/null || true
       rm -f "$DEMO/$name.pid"
     fi
   done
 }
-if [ "${1:-}" = "stop" ]; then stop; echo "emulators stopped"; exit 0; fi
+if [ "${1:-}" = "stop" ]; then stop; echo "emulators, sign-in provider and server stopped"; exit 0; fi
 
 ./scripts/install.sh
 . .venv/bin/activate
@@ -35,10 +39,20 @@ url = "sqlite:///$PWD/$DEMO/sandbox.db"
 [secrets]
 key_file = "$PWD/$DEMO/secret.key"
 [identity]
-email = "demo.engineer@example.com"
+email = "demo.admin@example.com"   # the operator, in local mode on this host
 department = "engineering"
 [admin]
-users = ["demo.engineer@example.com"]
+users = ["demo.admin@example.com"]
+[server]
+port = $SERVER_PORT
+public_url = "http://127.0.0.1:$SERVER_PORT"
+[auth]
+issuer = "http://127.0.0.1:$OIDC_PORT"
+client_id = "sandbox-demo"
+cli_client_secret = "demo-installed-app"
+allowed_domains = ["example.com"]
+admin_groups = ["platform-admins"]
+manager_groups = ["managers"]
 [aws]
 endpoint_url = "http://127.0.0.1:$AWS_PORT"
 poll_seconds = 0.2
@@ -50,21 +64,39 @@ poll_seconds = 0.2
 [departments.engineering]
 aws_ou = "engineering"
 gcp_folder = "engineering"
+groups = ["engineering"]
 TOML
 export SANDBOX_CONFIG="$PWD/$DEMO/sandbox.toml"
 
 sandbox emulator aws --port "$AWS_PORT" > "$DEMO/aws.log" 2>&1 & echo $! > "$DEMO/aws.pid"
 sandbox emulator gcp --port "$GCP_PORT" > "$DEMO/gcp.log" 2>&1 & echo $! > "$DEMO/gcp.pid"
-for port in "$AWS_PORT" "$GCP_PORT"; do
+python -m oidc_provider_mock --host 127.0.0.1 --port "$OIDC_PORT" \
+  --user-claims '{"sub": "engineer", "email": "demo.engineer@example.com", "email_verified": true, "groups": ["engineering"]}' \
+  --user-claims '{"sub": "admin", "email": "demo.admin@example.com", "email_verified": true, "groups": ["platform-admins"]}' \
+  > "$DEMO/oidc.log" 2>&1 & echo $! > "$DEMO/oidc.pid"
+for port in "$AWS_PORT" "$GCP_PORT" "$OIDC_PORT"; do
   for _ in $(seq 100); do
     python -c "import socket,sys; socket.create_connection(('127.0.0.1', $port), 0.2)" 2>/dev/null && break
     sleep 0.2
   done
 done
 
-set -x
+# The operator, on the server's host (local mode): schema, OUs and folders, the server.
 sandbox db upgrade
 sandbox admin bootstrap
+sandbox server > "$DEMO/server.log" 2>&1 & echo $! > "$DEMO/server.pid"
+for _ in $(seq 100); do
+  python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$SERVER_PORT/readyz', timeout=0.5)" 2>/dev/null && break
+  sleep 0.2
+done
+
+# The engineer: nothing but the server's URL and a login (remote mode).
+export SANDBOX_SERVER="http://127.0.0.1:$SERVER_PORT" SANDBOX_CONFIG_HOME="$PWD/$DEMO/engineer"
+unset SANDBOX_CONFIG
+export BROWSER="$PWD/scripts/demo-browser"
+set -x
+DEMO_SUB=engineer sandbox login
+sandbox whoami
 sandbox request aws-individual --ttl 3d --wait
 sandbox request gcp-individual --ttl 3d --wait
 sandbox list
@@ -76,11 +108,16 @@ sandbox extend "$aws_id" --by 2d
 sandbox destroy "$gcp_id" --yes
 sandbox events "$gcp_id"
 sandbox list --all
+sandbox report usage || true   # refused: the engineer is not an admin
+SANDBOX_CONFIG_HOME="$PWD/$DEMO/admin" DEMO_SUB=admin sandbox login
+SANDBOX_CONFIG_HOME="$PWD/$DEMO/admin" sandbox report usage
 set +x
 cat <<MSG
 
-The emulators are still running. To keep going:
-  source .venv/bin/activate && export SANDBOX_CONFIG=$SANDBOX_CONFIG
-  sandbox list; sandbox show $aws_id; sandbox destroy $aws_id --yes; sandbox daemon --once
+Everything is still running: the API at $SANDBOX_SERVER (docs: $SANDBOX_SERVER/api/docs).
+As the engineer, through the server:
+  source .venv/bin/activate && export SANDBOX_SERVER=$SANDBOX_SERVER SANDBOX_CONFIG_HOME=$SANDBOX_CONFIG_HOME
+  sandbox list; sandbox show $aws_id; sandbox destroy $aws_id --yes
+As the operator, on this host: SANDBOX_CONFIG=$PWD/$DEMO/sandbox.toml sandbox daemon --once
 Stop them with: ./demo.sh stop
 MSG
