@@ -52,18 +52,25 @@ class TokenCache:
 
     def load(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self.path.read_text(encoding="utf-8"))
+            tokens = json.loads(self.path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             return None
+        return tokens if isinstance(tokens, dict) else None
 
     def save(self, tokens: dict[str, Any]) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.path.parent, 0o700)
-        temp = self.path.with_suffix(".tmp")
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(tokens, handle)
-        os.replace(temp, self.path)
+        # A fresh O_EXCL temp file: O_CREAT alone would keep the mode of a leftover file, and
+        # two CLIs saving at once must not write into the same one.
+        temp = self.path.with_name(f".{self.path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(tokens, handle)
+            os.replace(temp, self.path)
+        except BaseException:
+            temp.unlink(missing_ok=True)
+            raise
 
     def clear(self) -> bool:
         try:
@@ -74,7 +81,11 @@ class TokenCache:
 
 
 def discover(issuer: str) -> dict[str, Any]:
-    return _json_request(f"{issuer.rstrip('/')}/.well-known/openid-configuration")
+    url = f"{issuer.rstrip('/')}/.well-known/openid-configuration"
+    metadata = _json_request(url)
+    if not all(isinstance(metadata.get(key), str) for key in ("authorization_endpoint", "token_endpoint")):
+        raise SandboxError(f"cannot reach the sign-in provider at {url}: no authorization or token endpoint in its metadata")
+    return metadata
 
 
 def login(config: OidcClientConfig, *, open_browser: bool = True, read_line: Callable[[], str] = input,
@@ -83,12 +94,13 @@ def login(config: OidcClientConfig, *, open_browser: bool = True, read_line: Cal
     metadata = discover(config.issuer)
     verifier = secrets.token_urlsafe(48)
     state = secrets.token_urlsafe(24)
+    nonce = secrets.token_urlsafe(16)
     challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
     receiver = _Receiver() if open_browser else None
     port = receiver.port if receiver else _free_port()
     redirect_uri = f"http://127.0.0.1:{port}/callback"
     query = {"response_type": "code", "client_id": config.client_id, "redirect_uri": redirect_uri,
-             "scope": config.scopes, "state": state, "nonce": secrets.token_urlsafe(16),
+             "scope": config.scopes, "state": state, "nonce": nonce,
              "code_challenge": challenge, "code_challenge_method": "S256"}
     url = f"{metadata['authorization_endpoint']}?{urllib.parse.urlencode(query)}"
     if receiver:
@@ -98,19 +110,27 @@ def login(config: OidcClientConfig, *, open_browser: bool = True, read_line: Cal
             params = receiver.wait(timeout)
         finally:
             receiver.close()
+        bare_code = False
     else:
         echo(f"visit this URL, sign in, then paste the address your browser was sent to:\n  {url}")
-        params = _parse_pasted(read_line())
+        pasted = (read_line() or "").strip()
+        params = _parse_pasted(pasted)
+        bare_code = params == {"code": pasted}
     if params.get("error"):
-        raise NotSignedInError(f"the sign-in provider refused: {params['error']} {params.get('error_description', '')}".strip())
-    if "state" in params and not secrets.compare_digest(params["state"], state):
-        raise NotSignedInError("the sign-in answer does not belong to this login (state); run: sandbox login")
+        raise NotSignedInError(_one_line(f"the sign-in provider refused: {params['error']} {params.get('error_description', '')}"))
     if not params.get("code"):
-        raise UsageError("no authorization code in what was pasted; paste the whole address or the code")
+        raise UsageError("no authorization code in the sign-in answer; paste the whole address your browser was sent to")
+    # A bare pasted code carries no state to check; any redirect (loopback or pasted URL) must carry ours.
+    if not bare_code and not secrets.compare_digest(params.get("state", "").encode(), state.encode()):
+        raise NotSignedInError("the sign-in answer does not belong to this login (state); run: sandbox login")
     tokens = _token_request(metadata["token_endpoint"], config, {
         "grant_type": "authorization_code", "code": params["code"], "redirect_uri": redirect_uri,
         "code_verifier": verifier, "client_id": config.client_id})
-    return _cacheable(tokens, config, metadata["token_endpoint"])
+    cached = _cacheable(tokens, config, metadata["token_endpoint"])
+    # Not a signature check (the server does that): it catches an ID token from another login.
+    if _claims(cached["id_token"]).get("nonce", nonce) != nonce:
+        raise NotSignedInError("the ID token does not belong to this login (nonce); run: sandbox login")
+    return cached
 
 
 def refresh(tokens: dict[str, Any], config: OidcClientConfig) -> dict[str, Any] | None:
@@ -145,17 +165,27 @@ def _cacheable(tokens: dict[str, Any], config: OidcClientConfig, token_endpoint:
     if "id_token" not in tokens:
         raise NotSignedInError("the sign-in provider returned no ID token; is 'openid' among its scopes?")
     return {"id_token": tokens["id_token"], "refresh_token": tokens.get("refresh_token"),
-            "expires_at": _expiry(tokens["id_token"]), "issuer": config.issuer, "client_id": config.client_id,
+            "expires_at": _expiry(tokens), "issuer": config.issuer, "client_id": config.client_id,
             "client_secret": config.client_secret, "token_endpoint": token_endpoint}
 
 
-def _expiry(id_token: str) -> float:
-    """The token's exp, read without verifying: the server verifies; we only plan a refresh."""
+def _claims(id_token: str) -> dict[str, Any]:
+    """The token's payload, read without verifying: the server verifies; we only plan a refresh."""
     try:
         payload = id_token.split(".")[1]
-        return float(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["exp"])
-    except (IndexError, ValueError, KeyError):
-        return 0.0
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    except (IndexError, ValueError):
+        return {}
+    return claims if isinstance(claims, dict) else {}
+
+
+def _expiry(tokens: dict[str, Any]) -> float:
+    """When the ID token (what we send) expires: its exp, else the response's expires_in, else now."""
+    exp = _claims(tokens["id_token"]).get("exp")
+    if isinstance(exp, (int, float)):
+        return float(exp)
+    expires_in = tokens.get("expires_in")
+    return time.time() + (float(expires_in) if isinstance(expires_in, (int, float)) else 0.0)
 
 
 def _token_request(endpoint: str, config: OidcClientConfig, form: dict[str, str]) -> dict[str, Any]:
@@ -171,16 +201,25 @@ def _json_request(request) -> dict[str, Any]:
     where = request if isinstance(request, str) else request.full_url
     try:
         with urllib.request.urlopen(request, timeout=TIMEOUT) as response:  # noqa: S310 - the configured issuer
-            return json.load(response)
+            answer = json.load(response)
     except urllib.error.HTTPError as exc:
         try:
             body = json.load(exc)
         except ValueError:
             body = {}
+        body = body if isinstance(body, dict) else {}
         reason = body.get("error_description") or body.get("error") or exc.reason
-        raise NotSignedInError(f"the sign-in provider refused ({exc.code}): {reason}") from None
+        raise NotSignedInError(_one_line(f"the sign-in provider refused ({exc.code}): {reason}")) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
-        raise SandboxError(f"cannot reach the sign-in provider at {where}: {getattr(exc, 'reason', exc)}") from None
+        raise SandboxError(_one_line(f"cannot reach the sign-in provider at {where}: {getattr(exc, 'reason', exc)}")) from None
+    if not isinstance(answer, dict):
+        raise SandboxError(f"cannot reach the sign-in provider at {where}: its answer is not a JSON object")
+    return answer
+
+
+def _one_line(text: str) -> str:
+    """Errors are one line; providers' descriptions may not be."""
+    return " ".join(str(text).split())
 
 
 def _parse_pasted(text: str) -> dict[str, str]:
