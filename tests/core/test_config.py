@@ -20,7 +20,7 @@ def test_example_config_loads_and_documents_every_key():
     from dataclasses import fields
 
     for section in ("database", "secrets", "identity", "admin", "quotas", "templates", "aws", "gcp",
-                    "daemon", "notify"):
+                    "daemon", "notify", "approval", "server", "auth"):
         for f in fields(getattr(settings, section)):
             if f.name != "departments":
                 assert f"{f.name} =" in text or f"# {f.name} =" in text, f"[{section}] {f.name} undocumented"
