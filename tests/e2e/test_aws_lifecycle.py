@@ -3,7 +3,7 @@
 import pytest
 from sqlmodel import Session, select
 
-from sandbox.errors import PermissionDeniedError, UsageError
+from sandbox.errors import NotFoundError, PermissionDeniedError, UsageError
 from sandbox.models import Credential, Event, Sandbox
 from sandbox.service import (destroy_sandbox, extend_sandbox, get_credentials, list_events,
                              request_sandbox, show_sandbox)
@@ -50,7 +50,7 @@ def test_secrets_are_encrypted_at_rest_and_kept_from_views(bootstrapped, aws_url
 def test_extend_then_destroy_closes_account_and_keeps_history(bootstrapped, aws_url, clock):
     app = bootstrapped
     view = request_sandbox(app, ALICE, "aws-individual", ttl="2d", wait=True)
-    with pytest.raises(PermissionDeniedError):
+    with pytest.raises(NotFoundError):  # to a stranger, another's sandbox does not exist
         extend_sandbox(app, BOB, view["id"], "1d")
     with pytest.raises(UsageError, match="more than 30d"):
         extend_sandbox(app, ALICE, view["id"], "40d")

@@ -21,6 +21,7 @@ from sqlalchemy.engine import make_url
 from sandbox.config import Settings, parse_settings
 from sandbox.secrets import generate_key
 from tests.conftest import ADMIN, ALICE
+from tests.daemon.conftest import clean_env  # noqa: F401  (the faults tests import it from here)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -73,14 +74,6 @@ def to_toml(raw: dict[str, Any]) -> str:
             lines.append(f"[{section}.{name}]")
             lines += [f"{k} = {json.dumps(v)}" for k, v in table.items()]
     return "\n".join(lines) + "\n"
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    """No AWS profile or key of the machine reaches the subprocess; moto takes any key."""
-    env = {"PATH": "/usr/bin:/bin", "HOME": "/nonexistent", "AWS_ACCESS_KEY_ID": "testing",
-           "AWS_SECRET_ACCESS_KEY": "testing", "AWS_EC2_METADATA_DISABLED": "true"}
-    env.update(extra)
-    return env
 
 
 class Stack:
