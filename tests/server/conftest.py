@@ -25,7 +25,8 @@ USERS = {
 
 def server_settings(db_url, aws_url, gcp_url, issuer, **overrides):
     sections = {
-        "auth": {"issuer": issuer, "client_id": CLIENT_ID, "cli_client_secret": CLIENT_SECRET,
+        "auth": {"issuer": issuer, "client_id": CLIENT_ID, "client_secret": "server-secret",
+                 "cli_client_secret": CLIENT_SECRET,
                  "allowed_domains": ["example.com"], "admin_groups": ["platform-admins"],
                  "manager_groups": ["managers"]},
         "departments": {"engineering": {"aws_ou": "engineering", "gcp_folder": "engineering", "groups": ["eng"]},
