@@ -133,3 +133,31 @@ def test_unknown_and_ambiguous_ids(db_app):
         with pytest.raises(AmbiguousIdError):
             show_sandbox(db_app, ADMIN, ids[0][0])
     assert show_sandbox(db_app, ADMIN, ids[0])["id"] == ids[0]
+
+
+def test_pages_walk_every_visible_sandbox_once_newest_first(db_app, clock):
+    from datetime import timedelta
+
+    from sandbox.service import list_sandbox_page
+
+    made = []
+    for n in range(7):
+        made.append(request_sandbox(db_app, (ALICE, BOB, ADMIN)[n % 3], "gcp-individual")["id"])
+        if n != 3:  # two share a creation time: the id breaks the tie
+            clock.advance(timedelta(minutes=1))
+    seen, cursor = [], None
+    while True:
+        page = list_sandbox_page(db_app, ADMIN, mine=False, limit=3, cursor=cursor)
+        assert len(page["items"]) <= 3
+        seen += [s["id"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert sorted(seen) == sorted(made) and len(seen) == 7
+    created = [s["created_at"] for s in list_sandbox_page(db_app, ADMIN, mine=False)["items"]]
+    assert created == sorted(created, reverse=True)
+    # Another user's page holds only what they may see.
+    alices = list_sandbox_page(db_app, ALICE, mine=False, limit=100)["items"]
+    assert {s["owner"] for s in alices} == {ALICE.email} and len(alices) == 3
+    with pytest.raises(UsageError, match="cursor"):
+        list_sandbox_page(db_app, ADMIN, mine=False, cursor="garbage!")
