@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
 
 from sandbox import service
+from sandbox.errors import UsageError
 from sandbox.server import schemas
 from sandbox.server.auth import Caller
 
@@ -18,7 +19,18 @@ router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 
 
 def caller(request: Request) -> Caller:
-    return request.app.state.auth.caller(request)
+    who = request.app.state.auth.caller(request)
+    refuse_nul(request)
+    return who
+
+
+def refuse_nul(request: Request) -> None:
+    """A NUL character in a path or query parameter is bad input, not a database error (PostgreSQL text
+    cannot hold one, and the parameter would reach a WHERE clause). Checked after authentication, so
+    that whoever is not signed in still gets 401."""
+    values = [*request.path_params.values(), *request.query_params.values()]
+    if any("\x00" in str(value) for value in values):
+        raise UsageError("a path or query parameter contains a NUL character")
 
 
 def writer(request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
