@@ -23,6 +23,7 @@ from sandbox.server.provisioner import Provisioner
 log = logging.getLogger("sandbox.server")
 SESSION_COOKIE = "sandbox_session"
 SESSION_MAX_AGE = 12 * 3600
+PUBLIC_API = {"/api/v1/auth/config"}  # how to sign in must be readable before signing in
 
 
 def create_app(settings: Settings, *, clock=None) -> FastAPI:
@@ -92,7 +93,7 @@ def _secure_openapi(app: FastAPI) -> None:
             schema = base()
             schema.setdefault("components", {})["securitySchemes"] = {"bearer": {"type": "http", "scheme": "bearer"}}
             for path, methods in schema["paths"].items():
-                if path.startswith("/api/"):
+                if path.startswith("/api/") and path not in PUBLIC_API:
                     for operation in methods.values():
                         operation["security"] = [{"bearer": []}]
             app.openapi_schema = schema
