@@ -12,17 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.daemon.conftest import free_port
 from tests.server.conftest import server_settings
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def write_toml(path: Path, settings, port: int) -> Path:
