@@ -1,4 +1,4 @@
-"""Writing a file so that no partial file is ever seen (reports, downloaded reports)."""
+"""Report files: checking where one may go, and writing it so that no partial file is ever seen."""
 
 from __future__ import annotations
 
@@ -7,6 +7,23 @@ import tempfile
 from pathlib import Path
 
 from sandbox.errors import UsageError
+
+
+def check_out(out: str | os.PathLike | None, html: bool) -> Path | None:
+    """The file must be creatable in an existing, writable directory (checked before any query)."""
+    if out is None or str(out).strip() == "":
+        if html:
+            raise UsageError("--format html writes a file: add --out FILE, e.g. --out report.html")
+        return None
+    path = Path(out).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name, e.g. {path / 'report.html'}")
+    parent = path.parent
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: directory {parent} does not exist; create it first")
+    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"--out {out}: not writable by you; choose another path")
+    return path
 
 
 def write_atomic(path: Path, content: str) -> Path:

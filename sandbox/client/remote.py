@@ -4,7 +4,6 @@ exit codes of local mode. Who the caller is comes from their login or API token 
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import Any, Callable
 from urllib.parse import quote
 
@@ -89,14 +88,10 @@ class RemoteBackend:
         return self._wait_active(view["id"], progress) if wait else view
 
     def report(self, kind: str, *, fmt: str, out: str | None, **options: Any) -> tuple[str | None, str | None]:
-        from sandbox.files import write_atomic
+        from sandbox.files import check_out, write_atomic
 
         fmt = (fmt or "table").strip().lower()
-        if fmt == "html" and not out:
-            raise UsageError("--format html writes a file: add --out FILE, e.g. --out report.html")
-        target = Path(out).expanduser() if out else None
-        if target is not None and not target.parent.is_dir():
-            raise UsageError(f"--out {out}: directory {target.parent} does not exist; create it first")
+        target = check_out(out, fmt == "html")  # before asking the server, as local mode does
         text = self.api.call("GET", f"/api/v1/reports/{_seg(kind)}", query={"format": fmt, **options}, raw=True)
         return (text, None) if target is None else (None, str(write_atomic(target, text)))
 

@@ -19,6 +19,7 @@ from sqlalchemy import Date, Float, Integer, and_, cast, func, literal, select
 from sqlalchemy.sql import ColumnElement
 
 from sandbox.errors import UsageError
+from sandbox.files import check_out
 from sandbox.models import Sandbox, UTCDateTime
 
 KINDS = ("usage", "cost", "expiring", "compliance", "audit")
@@ -140,23 +141,6 @@ def parse_days(value: str | int | None) -> int:
     if not 1 <= number <= MAX_DAYS:
         raise UsageError(f"--days {number} is out of range; use 1 to {MAX_DAYS}")
     return number
-
-
-def check_out(out: str | os.PathLike | None, html: bool) -> Path | None:
-    """The file must be creatable in an existing, writable directory (checked before any query)."""
-    if out is None or str(out).strip() == "":
-        if html:
-            raise UsageError("--format html writes a file: add --out FILE, e.g. --out report.html")
-        return None
-    path = Path(out).expanduser()
-    if path.is_dir():
-        raise UsageError(f"--out {out} is a directory; give a file name, e.g. {path / 'report.html'}")
-    parent = path.parent
-    if not parent.is_dir():
-        raise UsageError(f"--out {out}: directory {parent} does not exist; create it first")
-    if not os.access(parent, os.W_OK | os.X_OK) or (path.exists() and not os.access(path, os.W_OK)):
-        raise UsageError(f"--out {out}: not writable by you; choose another path")
-    return path
 
 
 def _clean(value: str | None) -> str | None:

@@ -3,7 +3,7 @@ the service decides what that caller may do (and audits every refusal)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import Response
