@@ -239,13 +239,14 @@ def progress_printer(output: str, header: str | None = None):
 @click.argument("template")
 @click.option("--ttl", help="Lifetime, e.g. 12h, 7d (default: the template's).")
 @click.option("--member", "members", multiple=True, metavar="EMAIL", help="Add a member (group templates).")
+@click.option("--name", help="Name it NAME-<id> instead of <your handle>-<id>, e.g. load-test.")
 @click.option("--wait", is_flag=True, help="Provision now and wait until it is active.")
 @OUTPUT
 @pass_ctx
-def request(ctx, template, ttl, members, wait, output):
+def request(ctx, template, ttl, members, name, wait, output):
     """Ask for a sandbox from TEMPLATE (see: sandbox templates list)."""
     header = f"provisioning a {template} sandbox..." if wait else None
-    view = ctx.backend.request(template, ttl=ttl, members=list(members), wait=wait,
+    view = ctx.backend.request(template, ttl=ttl, members=list(members), name=name, wait=wait,
                                progress=progress_printer(output, header))
     emit(view, output)
     if output == "table" and view["state"] == "requested":

@@ -33,5 +33,18 @@ def new_sandbox_id() -> str:
     return secrets.token_hex(4)
 
 
-def sandbox_name(email: str, sandbox_id: str) -> str:
-    return f"{handle_of(email)}-{sandbox_id}"
+_CHOSEN = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
+
+
+def sandbox_name(email: str, sandbox_id: str, chosen: str | None = None) -> str:
+    """`{handle}-{id}`, or `{chosen}-{id}` when the requester named it: the id suffix keeps
+    names unique and lets GCP project ids keep it whole."""
+    return f"{check_name(chosen) if chosen else handle_of(email)}-{sandbox_id}"
+
+
+def check_name(chosen: str) -> str:
+    name = chosen.strip().lower()
+    if not (1 <= len(name) <= MAX_HANDLE and _CHOSEN.match(name)):
+        raise UsageError(f"--name {chosen[:40]!r} must be 1-{MAX_HANDLE} lowercase letters, digits and "
+                         "single hyphens, e.g. load-test (the id is appended)")
+    return name

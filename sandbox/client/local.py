@@ -35,11 +35,11 @@ class LocalBackend:
 
         return show_template(self._context.settings, name)
 
-    def request(self, template: str, *, ttl: str | None, members: list[str], wait: bool,
+    def request(self, template: str, *, ttl: str | None, members: list[str], name: str | None, wait: bool,
                 progress: Callable[[str], None]) -> dict[str, Any]:
         from sandbox.service import request_sandbox
 
-        return request_sandbox(self._app, self._me, template, ttl=ttl, members=members, wait=wait,
+        return request_sandbox(self._app, self._me, template, ttl=ttl, members=members, name=name, wait=wait,
                                progress=progress)
 
     def list(self, *, everything: bool, state: str | None) -> list[dict[str, Any]]:

@@ -30,9 +30,10 @@ class RemoteBackend:
     def template(self, name: str) -> dict[str, Any]:
         return self.api.get(f"/api/v1/templates/{_seg(name)}")
 
-    def request(self, template: str, *, ttl: str | None, members: list[str], wait: bool,
+    def request(self, template: str, *, ttl: str | None, members: list[str], name: str | None, wait: bool,
                 progress: Callable[[str], None]) -> dict[str, Any]:
-        view = self.api.post("/api/v1/sandboxes", {"template": template, "ttl": ttl, "members": members})
+        view = self.api.post("/api/v1/sandboxes", {"template": template, "ttl": ttl, "members": members,
+                                                   "name": name})
         if not wait or view["approval_required"]:
             return view
         return self._wait_active(view["id"], progress)

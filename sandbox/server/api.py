@@ -83,7 +83,8 @@ def template(request: Request, name: str, _who: Reader):
 @router.post("/sandboxes", status_code=201, response_model=schemas.SandboxOut, summary="Request a sandbox")
 def create_sandbox(request: Request, body: schemas.SandboxRequest, who: Writer):
     app = sandbox_app(request)
-    view = service.request_sandbox(app, who.identity, body.template, ttl=body.ttl, members=body.members)
+    view = service.request_sandbox(app, who.identity, body.template, ttl=body.ttl, members=body.members,
+                                   name=body.name)
     request.app.state.provisioner.start(view)
     return view
 

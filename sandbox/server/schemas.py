@@ -129,6 +129,8 @@ class SandboxRequest(BaseModel):
     template: str = Field(max_length=200)
     ttl: str | None = Field(default=None, max_length=40, description="e.g. 12h, 7d; default: the template's")
     members: list[str] = Field(default=[], max_length=100)
+    name: str | None = Field(default=None, max_length=40,
+                             description="Names it {name}-{id} instead of {your handle}-{id}, e.g. load-test")
 
 
 class ExtendRequest(BaseModel):

@@ -13,7 +13,7 @@ from sandbox.durations import format_duration, parse_duration
 from sandbox.errors import IllegalTransitionError, QuotaExceededError, UsageError
 from sandbox.lifecycle import DENIED, LIVE_STATES, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
-from sandbox.naming import check_email, new_sandbox_id, sandbox_name
+from sandbox.naming import check_email, check_name, new_sandbox_id, sandbox_name
 from sandbox.service.access import find_sandbox, require_approver, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import cost_tags, department_location
@@ -21,11 +21,14 @@ from sandbox.templates import find_template
 
 
 def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: str | None = None,
-                    members: list[str] | None = None, wait: bool = False,
+                    members: list[str] | None = None, name: str | None = None, wait: bool = False,
                     progress: Callable[[str], None] | None = None) -> dict[str, Any]:
-    """Record a request (quota-checked atomically); with `wait`, provision it right away."""
+    """Record a request (quota-checked atomically); with `wait`, provision it right away.
+    `name` replaces the owner's handle in the sandbox's name."""
     template = find_template(app.settings.template_dirs(), template_name)
     owner = check_email(identity.email)
+    if name:
+        check_name(name)
     others = sorted({check_email(m) for m in members or []} - {owner})
     outside = [m for m in [owner, *others] if not app.settings.auth.domain_allowed(m)]
     if outside:
@@ -49,7 +52,7 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
             with app.session() as session:
                 _check_quotas(app, session, identity.quota_key, template.name, template.max_live)
                 sandbox = Sandbox(
-                    id=sandbox_id, name=sandbox_name(owner, sandbox_id), provider=template.provider,
+                    id=sandbox_id, name=sandbox_name(owner, sandbox_id, name), provider=template.provider,
                     template=template.name, owner=owner, owner_subject=identity.quota_key,
                     department=identity.department,
                     state=REQUESTED, location=location, created_at=now, expires_at=now + lifetime,

@@ -35,11 +35,21 @@ def test_request_records_sandbox_owner_and_event(db_app):
     ({"ttl": "31d"}, "longer than template"),
     ({"ttl": "soon"}, "not a duration"),
     ({"members": ["bob@example.com"]}, "for one person"),
+    ({"name": "Load Test"}, "lowercase letters"),
+    ({"name": "-x"}, "single hyphens"),
+    ({"name": "a" * 21}, "1-20"),
 ])
 def test_bad_requests_write_nothing(db_app, kwargs, message):
     with pytest.raises(UsageError, match=message):
         request_sandbox(db_app, ALICE, "aws-individual", **kwargs)
     assert rows(db_app, Sandbox) == [] and rows(db_app, Event) == []
+
+
+def test_a_chosen_name_replaces_the_handle_and_keeps_the_id(db_app):
+    view = request_sandbox(db_app, ALICE, "aws-individual", name="load-test")
+    (sandbox,) = rows(db_app, Sandbox)
+    assert view["name"] == sandbox.name == f"load-test-{sandbox.id}"
+    assert sandbox.owner == "alice@example.com"
 
 
 def test_department_without_mapping_names_config_key(db_app):

@@ -52,8 +52,9 @@ def test_remote_cli_end_to_end(api_server, db_url, tmp_path):
     assert oct(cache.stat().st_mode & 0o777) == "0o600" and "id_token" in cache.read_text()
     assert alice.json("whoami")["roles"] == ["user"]
 
-    view = alice.json("request", "gcp-individual", "--wait")
+    view = alice.json("request", "gcp-individual", "--wait", "--name", "demo-run")
     assert view["state"] == "active" and view["owner"] == "alice@example.com"
+    assert view["name"] == f"demo-run-{view['id']}"
     local = write_config(tmp_path / "local.toml", db_url)
     local_env = {"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SANDBOX_USER": "alice@example.com"}
 
