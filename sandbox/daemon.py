@@ -308,7 +308,7 @@ def run_daemon(settings: Settings, *, once: bool = False, jobs: list[str] | tupl
             if server is not None:
                 server.stop()
             log.info("daemon_stopped worker=%s", app.worker_id)
-            app.engine.dispose()
+            app.close()
             if not finished:
                 # A sweep thread is still inside a cloud call; the interpreter would wait
                 # for it at exit. Its lease is released and its steps are resumable.

@@ -40,7 +40,7 @@ def make_engine(url: str, **kwargs) -> Engine:
             engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
             _make_sqlite_transactional(engine)
             return engine
-        engine = create_engine(url, pool_pre_ping=True, **kwargs)
+        engine = create_engine(url, **{"pool_pre_ping": True, **kwargs})
         if engine.dialect.name == "postgresql":
             _bound_lock_waits(engine)
         return engine

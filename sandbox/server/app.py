@@ -40,7 +40,7 @@ def create_app(settings: Settings, *, clock=None) -> FastAPI:
     async def lifespan(_app: FastAPI):
         yield
         provisioner.shutdown()
-        sandbox_app.engine.dispose()
+        sandbox_app.close()
 
     app = FastAPI(title="Sandbox Cloud", version="0.1.0", lifespan=lifespan,
                   openapi_url="/api/openapi.json", docs_url="/api/docs", redoc_url=None,

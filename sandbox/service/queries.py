@@ -96,9 +96,8 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 def describe_caller(app: App, identity: Identity) -> dict[str, Any]:
     """Who the caller is to this server, and how much of their quota is in use."""
-    with app.session() as session:
-        used = session.exec(select(func.count()).select_from(Sandbox).where(
-            Sandbox.owner_subject == identity.quota_key, Sandbox.state.in_(LIVE_STATES))).one()
+    used = app.scalar(select(func.count()).select_from(Sandbox).where(
+        Sandbox.owner_subject == identity.quota_key, Sandbox.state.in_(LIVE_STATES)))
     limit = app.settings.quotas.max_live_per_user
     return {"email": identity.email, "roles": identity.roles, "department": identity.department,
             "manages": sorted(identity.manages), "quota": {"used": used, "limit": limit or None}}

@@ -10,4 +10,4 @@ def db_app(db_url, clock):
 
     application = build_app(make_settings(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9"), clock=clock)
     yield application
-    application.engine.dispose()
+    application.close()
