@@ -6,20 +6,28 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from sandbox import service
 from sandbox.errors import UsageError
 from sandbox.server import schemas
 from sandbox.server.auth import Caller
+from sandbox.server.oidc import WouldBlock
 
 PROBLEMS = {status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
             for status in (400, 401, 403, 404, 409, 422, 429, 503)}
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 
 
-def caller(request: Request) -> Caller:
-    who = request.app.state.auth.caller(request)
+async def caller(request: Request) -> Caller:
+    """On the event loop when no I/O is needed (a thread hop costs more than checking a
+    JWT signature); in a worker thread otherwise."""
+    auth = request.app.state.auth
+    try:
+        who = auth.caller(request, blocking=False)
+    except WouldBlock:
+        who = await run_in_threadpool(auth.caller, request)
     refuse_nul(request)
     return who
 
@@ -33,16 +41,20 @@ def refuse_nul(request: Request) -> None:
         raise UsageError("a path or query parameter contains a NUL character")
 
 
-def writer(request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
+async def writer(request: Request, who: Annotated[Caller, Depends(caller)]) -> Caller:
     """A read-only API token may not change anything; the attempt is audited."""
     if who.scope != "write":
-        from sandbox.service.access import refuse
-
-        app = request.app.state.sandbox
-        with app.session() as session:
-            refuse(session, who.identity, f"{request.method} {request.url.path} with a read-only token", None,
-                   app.now(), "this API token is read-only; create one with scope write")
+        await run_in_threadpool(refuse_read_only, request, who)
     return who
+
+
+def refuse_read_only(request: Request, who: Caller) -> None:
+    from sandbox.service.access import refuse
+
+    app = request.app.state.sandbox
+    with app.session() as session:
+        refuse(session, who.identity, f"{request.method} {request.url.path} with a read-only token", None,
+               app.now(), "this API token is read-only; create one with scope write")
 
 
 Reader = Annotated[Caller, Depends(caller)]

@@ -11,7 +11,7 @@ from fastapi import Request
 
 from sandbox.config import Identity, Settings
 from sandbox.errors import PermissionDeniedError, SandboxError
-from sandbox.server.oidc import IssuerUnavailable, OidcVerifier, TokenRejected
+from sandbox.server.oidc import IssuerUnavailable, OidcVerifier, TokenRejected, WouldBlock
 
 SESSION_TOKEN = "id_token"
 SESSION_CSRF = "csrf"
@@ -69,33 +69,38 @@ class Authenticator:
         self.app = app
         self.verifier = OidcVerifier(settings.auth)
 
-    def caller(self, request: Request) -> Caller:
+    def caller(self, request: Request, blocking: bool = True) -> Caller:
+        """With `blocking` false, raise WouldBlock where the database or the issuer must be
+        asked: the server's event loop checks the common case (a JWT whose key is known)
+        itself, and hands the rest to a worker thread."""
         header = request.headers.get("authorization", "")
         if header:
             scheme, _, presented = header.partition(" ")
             if scheme.lower() != "bearer" or not presented.strip():
                 raise NotAuthenticatedError("use an Authorization: Bearer <token> header")
-            return self._bearer(presented.strip())
+            return self._bearer(presented.strip(), blocking)
         token = request.session.get(SESSION_TOKEN) if "session" in request.scope else None
         if token:
             if request.method not in SAFE_METHODS and not csrf_ok(request):
                 raise PermissionDeniedError("missing or wrong CSRF token; reload the page and try again")
-            return Caller(self.identity_of_jwt(token), "write", "session")
+            return Caller(self.identity_of_jwt(token, blocking), "write", "session")
         raise NotAuthenticatedError("sign in first: send a bearer token (see: sandbox login)")
 
-    def _bearer(self, presented: str) -> Caller:
+    def _bearer(self, presented: str, blocking: bool) -> Caller:
         from sandbox.service.tokens import authenticate_token, is_api_token
 
         if is_api_token(presented):
+            if not blocking:
+                raise WouldBlock
             found = authenticate_token(self.app, presented)
             if found is None:
                 raise NotAuthenticatedError("the API token is unknown, revoked or expired")
             return Caller(found[0], found[1], "token")
-        return Caller(self.identity_of_jwt(presented), "write", "jwt")
+        return Caller(self.identity_of_jwt(presented, blocking), "write", "jwt")
 
-    def identity_of_jwt(self, token: str) -> Identity:
+    def identity_of_jwt(self, token: str, blocking: bool = True) -> Identity:
         try:
-            claims = self.verifier.verify(token)
+            claims = self.verifier.verify(token, blocking)
         except TokenRejected as exc:
             raise NotAuthenticatedError(f"token refused: {exc}") from None
         except IssuerUnavailable as exc:

@@ -29,6 +29,10 @@ class TokenRejected(Exception):
     """The presented token is not one we accept; the message says why (never the token)."""
 
 
+class WouldBlock(Exception):
+    """verify(blocking=False) would have to read the issuer's documents first."""
+
+
 class OidcVerifier:
     def __init__(self, auth: AuthSettings):
         self.auth = auth
@@ -39,27 +43,31 @@ class OidcVerifier:
         self._keys_read_at = 0.0
         self._prepared: dict[tuple[str, str], jwt.PyJWK] = {}
 
-    def metadata(self) -> dict[str, Any]:
+    def metadata(self, blocking: bool = True) -> dict[str, Any]:
+        if self._metadata is None and not blocking:
+            raise WouldBlock
         if self._metadata is None:
             with self._lock:
                 if self._metadata is None:
                     self._metadata = fetch_json(f"{self.issuer}/.well-known/openid-configuration")
         return self._metadata
 
-    def algorithms(self) -> list[str]:
-        advertised = self.metadata().get("id_token_signing_alg_values_supported") or ["RS256"]
+    def algorithms(self, blocking: bool = True) -> list[str]:
+        advertised = self.metadata(blocking).get("id_token_signing_alg_values_supported") or ["RS256"]
         return sorted(ASYMMETRIC.intersection(advertised))
 
-    def verify(self, token: str) -> dict[str, Any]:
-        """The token's claims if its signature, issuer, audience and times check out."""
+    def verify(self, token: str, blocking: bool = True) -> dict[str, Any]:
+        """The token's claims if its signature, issuer, audience and times check out.
+        With `blocking` false, raise WouldBlock instead of reading from the issuer (the
+        server's event loop must not wait on the network)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
             raise TokenRejected("not a JWT") from None
         alg = header.get("alg")
-        if alg not in self.algorithms():
+        if alg not in self.algorithms(blocking):
             raise TokenRejected(f"algorithm {alg!r} is not one the issuer signs with")
-        key = self._key(header.get("kid"), alg)
+        key = self._key(header.get("kid"), alg, blocking)
         try:
             return jwt.decode(token, key, algorithms=[alg], audience=self.auth.audiences() or None,
                               issuer=self.issuer, leeway=self.auth.leeway_seconds,
@@ -75,9 +83,13 @@ class OidcVerifier:
         except jwt.PyJWTError as exc:
             raise TokenRejected(f"the token does not verify ({type(exc).__name__})") from None
 
-    def _key(self, kid: str | None, alg: str) -> jwt.PyJWK:
+    def _key(self, kid: str | None, alg: str, blocking: bool) -> jwt.PyJWK:
+        if not self._keys_read_at and not blocking:
+            raise WouldBlock
         data = self._find(kid, alg)
         if data is None and self._may_refresh():
+            if not blocking:
+                raise WouldBlock
             self._read_keys()
             data = self._find(kid, alg)
         if data is None:
