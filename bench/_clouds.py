@@ -149,7 +149,7 @@ def _serve(kind: str, port: int, upstream: str = "") -> None:
     logging.disable(logging.CRITICAL)  # a log line per request would cost more than the request
     sys.path.insert(0, str(ROOT))
     if kind == "moto":
-        from emulators.aws import AwsEmulator
+        from sandbox.emulators.aws import AwsEmulator
 
         # Only what templates/aws-*.toml attach: moto parses each AWS-managed policy for
         # every new account, and the default list's ReadOnlyAccess (98 KB of JSON) took
@@ -161,7 +161,7 @@ def _serve(kind: str, port: int, upstream: str = "") -> None:
         print(f"http://127.0.0.1:{server.server_address[1]}", flush=True)
         server.serve_forever()
     else:
-        from emulators.gcp import GcpEmulator
+        from sandbox.emulators.gcp import GcpEmulator
 
         emulator = GcpEmulator("127.0.0.1", port, polls_before_done=1)
         print(emulator.bind(), flush=True)

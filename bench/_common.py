@@ -106,8 +106,8 @@ def ratio(a: float, b: float) -> float | None:
 # ---- settings and databases -------------------------------------------------------------
 
 def bench_settings(db_url: str, aws_url: str = "", gcp_url: str = "", **overrides: dict) -> Any:
-    """The tests' settings (emulators.settings), with no per-user quota."""
-    from emulators.settings import emulator_settings
+    """The tests' settings (sandbox.emulators.settings), with no per-user quota."""
+    from sandbox.emulators.settings import emulator_settings
 
     return emulator_settings(db_url, aws_url, gcp_url, source="bench-config",
                              **{"quotas": {"max_live_per_user": 0}, **overrides})

@@ -50,7 +50,7 @@ def peak_rss(argv: list[str], env: dict[str, str] | None = None) -> tuple[float,
 
 
 def write_config(path: Path, url: str, aws: CloudProcess, gcp: CloudProcess) -> None:
-    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+    from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
     from sandbox.secrets import generate_key
 
     path.write_text(c.settings_toml({

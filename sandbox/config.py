@@ -9,14 +9,16 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from importlib import resources
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
 from sandbox.errors import ConfigError
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BUILTIN_TEMPLATES = PROJECT_ROOT / "templates"
+# Package data: templates/ in a checkout, sandbox/builtin_templates/ once installed. The
+# package is installed unzipped, so its files are plain files with a path.
+BUILTIN_TEMPLATES = Path(str(resources.files("sandbox.builtin_templates")))
 
 
 @dataclass

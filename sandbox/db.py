@@ -8,6 +8,7 @@ and guards with row versions, advisory locks and FOR UPDATE SKIP LOCKED.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from importlib import resources
 from pathlib import Path
 from typing import Iterator
 
@@ -18,7 +19,7 @@ from sqlmodel import Session
 
 from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaOutdatedError
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+MIGRATIONS_DIR = Path(str(resources.files("sandbox.migrations")))  # package data, as BUILTIN_TEMPLATES
 # The newest migration; a test checks it matches Alembic's head, so every command can
 # compare without loading Alembic.
 SCHEMA_REVISION = "0002"

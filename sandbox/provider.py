@@ -16,8 +16,8 @@ from typing import Any, Protocol
 
 # Imported on first use, so `sandbox --help` loads no cloud SDK.
 PROVIDER_CLASSES = {
-    "aws": "providers.aws:AwsProvider",
-    "gcp": "providers.gcp:GcpProvider",
+    "aws": "sandbox.providers.aws:AwsProvider",
+    "gcp": "sandbox.providers.gcp:GcpProvider",
 }
 
 

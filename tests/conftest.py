@@ -91,7 +91,7 @@ def pg_url(_pg_server_url):
 
 @pytest.fixture(scope="session")
 def _aws_server():
-    from emulators.aws import AwsEmulator
+    from sandbox.emulators.aws import AwsEmulator
 
     emulator = AwsEmulator()
     url = emulator.start()
@@ -108,7 +108,7 @@ def aws_url(_aws_server):
 
 @pytest.fixture(scope="session")
 def _gcp_server():
-    from emulators.gcp import GcpEmulator
+    from sandbox.emulators.gcp import GcpEmulator
 
     emulator = GcpEmulator(polls_before_done=1)
     url = emulator.start()
@@ -131,7 +131,7 @@ def gcp_url(gcp_emulator, _gcp_server):
 # ---- the application -----------------------------------------------------------------
 
 def make_settings(db_url: str, aws_url: str = "", gcp_url: str = "", **overrides) -> Settings:
-    from emulators.settings import emulator_settings
+    from sandbox.emulators.settings import emulator_settings
 
     return emulator_settings(db_url, aws_url, gcp_url, source="test-config", **overrides)
 

@@ -1,6 +1,6 @@
 """A local GCP emulator speaking Google's REST wire format (see server.py).
 
-    from emulators.gcp import GcpEmulator
+    from sandbox.emulators.gcp import GcpEmulator
     emu = GcpEmulator(port=0, polls_before_done=1)
     url = emu.start()   # point resourcemanager_v3 (transport="rest") and
     ...                 # googleapiclient.discovery at url

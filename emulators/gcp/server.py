@@ -22,7 +22,7 @@ from .routing import ApiRequest, Route, encode_enums, start_operation
 from .state import (DEFAULT_BILLING_ACCOUNT, DEFAULT_CALLER, DEFAULT_ORGANIZATION,
                     DEFAULT_POLLS_BEFORE_DONE, EmulatorState, Fault, Settings)
 
-log = logging.getLogger("emulators.gcp")
+log = logging.getLogger("sandbox.emulators.gcp")
 
 ROUTES: list[Route] = [*resourcemanager.ROUTES, *billing.ROUTES, *serviceusage.ROUTES]
 CONTROL_PREFIX = "/emulator/"

@@ -1,5 +1,5 @@
-"""The AWS provider: `providers.aws:AwsProvider` (loaded lazily by sandbox.provider)."""
+"""The AWS provider: `sandbox.providers.aws:AwsProvider` (loaded lazily by sandbox.provider)."""
 
-from providers.aws.provider import AwsProvider
+from sandbox.providers.aws.provider import AwsProvider
 
 __all__ = ["AwsProvider"]

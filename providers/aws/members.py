@@ -18,7 +18,7 @@ from botocore.exceptions import ClientError
 
 from sandbox.provider import Member, Plan, StepStore
 
-from providers.aws.calls import aws_errors, is_code, tag_text
+from sandbox.providers.aws.calls import aws_errors, is_code, tag_text
 
 log = logging.getLogger("sandbox.aws")
 

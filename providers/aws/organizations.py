@@ -10,7 +10,7 @@ from botocore.exceptions import ClientError
 
 from sandbox.errors import CloseQuotaError, ProviderError
 
-from providers.aws.calls import AwsClients, aws_errors, is_code
+from sandbox.providers.aws.calls import AwsClients, aws_errors, is_code
 
 log = logging.getLogger("sandbox.aws")
 

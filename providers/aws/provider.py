@@ -31,9 +31,9 @@ from sandbox.provider import (
     StepStore,
 )
 
-from providers.aws import members as iam_members
-from providers.aws.calls import AwsClients, ClientFactory, aws_errors, tag_text
-from providers.aws.organizations import (
+from sandbox.providers.aws import members as iam_members
+from sandbox.providers.aws.calls import AwsClients, ClientFactory, aws_errors, tag_text
+from sandbox.providers.aws.organizations import (
     CLOSED_STATES,
     RETRYABLE_CREATE_FAILURES,
     Organization,

@@ -11,7 +11,7 @@ import threading
 
 from sandbox.errors import ProviderError
 
-from providers.gcp.calls import GoogleCalls
+from sandbox.providers.gcp.calls import GoogleCalls
 
 
 def split_path(path: str) -> list[str]:

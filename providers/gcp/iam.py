@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable
 
-from providers.gcp.calls import GoogleCalls
+from sandbox.providers.gcp.calls import GoogleCalls
 
 
 def principal(email: str) -> str:

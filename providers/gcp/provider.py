@@ -20,11 +20,11 @@ from sandbox.config import GcpSettings
 from sandbox.errors import ProviderError
 from sandbox.provider import ManagedResource, Member, Placement, Plan, SpendReport, StepStore
 
-from providers.gcp.calls import GoogleCalls
-from providers.gcp.cost import CostSource, UnknownCost
-from providers.gcp.folders import FolderResolver
-from providers.gcp.iam import IamPolicies, add_members, principal, remove_members, roles_of
-from providers.gcp.naming import (OWNER_LABEL, display_name_for, label_value, project_id_for,
+from sandbox.providers.gcp.calls import GoogleCalls
+from sandbox.providers.gcp.cost import CostSource, UnknownCost
+from sandbox.providers.gcp.folders import FolderResolver
+from sandbox.providers.gcp.iam import IamPolicies, add_members, principal, remove_members, roles_of
+from sandbox.providers.gcp.naming import (OWNER_LABEL, display_name_for, label_value, project_id_for,
                                   sanitize_labels)
 
 log = logging.getLogger("sandbox.gcp")

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def write_config(path: Path, db_url: str, aws_url: str = "http://127.0.0.1:9", gcp_url: str = "http://127.0.0.1:9",
                  extra: str = "") -> Path:
-    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+    from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
 
     path.write_text(f"""
 [database]
@@ -59,7 +59,7 @@ class Sandbox:
         else:
             from click.testing import CliRunner
 
-            from cli import main
+            from sandbox.cli import main
 
             result = CliRunner().invoke(main, argv, input=stdin, env={"SANDBOX_USER": user,
                                                                        "SANDBOX_CONFIG": None,

@@ -6,7 +6,7 @@ import re
 import subprocess
 import sys
 
-from cli import SANDBOX_COLUMNS, emit
+from sandbox.cli import SANDBOX_COLUMNS, emit
 from tests.cli.conftest import ROOT
 
 

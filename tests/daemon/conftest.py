@@ -239,7 +239,7 @@ ROOT = __import__("pathlib").Path(__file__).resolve().parents[2]
 
 def write_config(path, db_url: str, aws_url: str = DEAD_URL, gcp_url: str = DEAD_URL, **sections):
     """The test settings (tests.conftest.make_settings) as a sandbox.toml the CLI reads."""
-    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+    from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
     from sandbox.secrets import generate_key
 
     raw = {

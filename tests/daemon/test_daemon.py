@@ -13,7 +13,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from click.testing import CliRunner
 
-from cli import main
+from sandbox.cli import main
 from sandbox.clock import FrozenClock
 from sandbox.config import load_settings
 from sandbox.daemon import JOB_ORDER, Daemon, run_daemon

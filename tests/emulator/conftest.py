@@ -17,7 +17,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3
 from googleapiclient import discovery
 
-from emulators.gcp import DEFAULT_ORGANIZATION, GcpEmulator
+from sandbox.emulators.gcp import DEFAULT_ORGANIZATION, GcpEmulator
 
 # The default LRO polling sleeps up to 2 s before its first poll; this keeps
 # operation.result() to a few milliseconds while still polling.

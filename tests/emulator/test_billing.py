@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from googleapiclient.errors import HttpError
 
-from emulators.gcp import DEFAULT_BILLING_ACCOUNT
+from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT
 
 from .conftest import google_status
 

@@ -15,7 +15,7 @@ from google.cloud import resourcemanager_v3
 from google.iam.v1 import policy_pb2
 from googleapiclient.errors import HttpError
 
-from emulators.gcp import DEFAULT_ORGANIZATION
+from sandbox.emulators.gcp import DEFAULT_ORGANIZATION
 
 from .conftest import FAST_POLLING, google_status
 
@@ -155,7 +155,7 @@ def test_concurrent_creates_get_distinct_numbers_and_one_winner_per_id(projects_
 
 
 def test_serve_forever_prints_its_url_and_serves():
-    process = subprocess.Popen([sys.executable, "-m", "emulators.gcp", "--port", "0"], cwd=REPO_ROOT,
+    process = subprocess.Popen([sys.executable, "-m", "sandbox.emulators.gcp", "--port", "0"], cwd=REPO_ROOT,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         line = process.stdout.readline().strip()

@@ -6,7 +6,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import resourcemanager_v3
 
-from emulators.gcp import DEFAULT_ORGANIZATION
+from sandbox.emulators.gcp import DEFAULT_ORGANIZATION
 
 from .conftest import FAST_POLLING, google_status
 

@@ -6,7 +6,7 @@ import pytest
 from google.api_core import exceptions
 from google.iam.v1 import policy_pb2
 
-from emulators.gcp import DEFAULT_CALLER
+from sandbox.emulators.gcp import DEFAULT_CALLER
 
 from .conftest import google_status
 

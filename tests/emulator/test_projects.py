@@ -7,7 +7,7 @@ from google.api_core import exceptions
 from google.cloud import resourcemanager_v3
 from google.protobuf import field_mask_pb2
 
-from emulators.gcp import DEFAULT_ORGANIZATION
+from sandbox.emulators.gcp import DEFAULT_ORGANIZATION
 
 from .conftest import FAST_POLLING, google_status
 

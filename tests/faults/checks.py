@@ -155,8 +155,8 @@ def login_profile(iam: Any, user: str) -> dict | None:
 # ---- GCP (the emulator) ----------------------------------------------------------------------
 
 def gcp_projects_of(emulator, sandbox_id: str) -> list[dict]:
-    """Projects labelled as this sandbox's (sandbox-owner label, see providers.gcp.naming)."""
-    from providers.gcp.naming import OWNER_LABEL, label_value
+    """Projects labelled as this sandbox's (sandbox-owner label, see sandbox.providers.gcp.naming)."""
+    from sandbox.providers.gcp.naming import OWNER_LABEL, label_value
 
     state = emulator.state.dump()
     return [p for p in state["projects"] if p.get("labels", {}).get(OWNER_LABEL) == label_value(sandbox_id)]

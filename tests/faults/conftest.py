@@ -44,7 +44,7 @@ policies = []
 
 
 def raw_config(db_url: str, aws_url: str, gcp_url: str, **overrides: dict[str, Any]) -> dict[str, Any]:
-    from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
+    from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION
 
     raw: dict[str, Any] = {
         "database": {"url": db_url},

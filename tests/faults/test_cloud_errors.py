@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from emulators.gcp import DEFAULT_BILLING_ACCOUNT
+from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT
 from sandbox.clock import FrozenClock
 from sandbox.service import bootstrap, destroy_sandbox, request_sandbox, retry_sandbox
 from sandbox.sweeps import expire_due, provision_due

@@ -15,8 +15,8 @@ import signal
 
 import pytest
 
-from emulators.gcp import DEFAULT_BILLING_ACCOUNT
-from providers.gcp.iam import principal
+from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT
+from sandbox.providers.gcp.iam import principal
 from sandbox.daemon import run_daemon
 from sandbox.service import bootstrap, request_sandbox
 from sandbox.templates import find_template

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from providers.gcp.naming import label_value, valid_label
+from sandbox.providers.gcp.naming import label_value, valid_label
 from sandbox.config import Identity
 from sandbox.service import get_credentials, request_sandbox
 from tests.cli.conftest import ROOT, assert_one_line_error

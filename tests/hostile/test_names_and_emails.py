@@ -7,7 +7,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from providers.gcp.naming import project_id_for, valid_project_id
+from sandbox.providers.gcp.naming import project_id_for, valid_project_id
 from sandbox.errors import UsageError
 from sandbox.naming import check_email, handle_of, sandbox_name
 from tests.hostile.conftest import fuzz

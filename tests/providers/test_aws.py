@@ -14,8 +14,8 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from providers.aws import AwsProvider
-from providers.aws.members import generate_password, iam_user_name
+from sandbox.providers.aws import AwsProvider
+from sandbox.providers.aws.members import generate_password, iam_user_name
 from sandbox.config import AwsSettings
 from sandbox.errors import CloseQuotaError, ProviderError
 from sandbox.provider import Member, Placement, Plan, Threshold
@@ -646,7 +646,7 @@ def test_unreachable_endpoint_is_retryable(aws_url):
 def test_error_messages_never_quote_parameter_values():
     from botocore.exceptions import ParamValidationError
 
-    from providers.aws.calls import translate
+    from sandbox.providers.aws.calls import translate
 
     client = boto3.client("iam", region_name="us-east-1", aws_access_key_id="testing",
                           aws_secret_access_key="testing")

@@ -1,6 +1,6 @@
 """AwsClients: member-account IAM clients are reused, and only a bounded number are kept."""
 
-from providers.aws.calls import MEMBER_CLIENTS_KEPT, AwsClients
+from sandbox.providers.aws.calls import MEMBER_CLIENTS_KEPT, AwsClients
 
 
 def test_member_clients_are_reused_and_the_least_recently_used_are_dropped(aws_settings):

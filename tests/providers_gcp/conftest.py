@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION, GcpEmulator
-from providers.gcp import GcpProvider
+from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION, GcpEmulator
+from sandbox.providers.gcp import GcpProvider
 from sandbox.config import BUILTIN_TEMPLATES, GcpSettings
 from sandbox.provider import Member, Plan
 from sandbox.templates import load_template_file

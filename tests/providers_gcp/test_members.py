@@ -5,7 +5,7 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3
 
-from providers.gcp.iam import add_members
+from sandbox.providers.gcp.iam import add_members
 from sandbox.errors import ProviderError
 from sandbox.provider import Member
 

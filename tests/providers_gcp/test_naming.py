@@ -2,7 +2,7 @@
 
 import pytest
 
-from providers.gcp.naming import (LABEL_MAX_LENGTH, display_name_for, label_key, label_value,
+from sandbox.providers.gcp.naming import (LABEL_MAX_LENGTH, display_name_for, label_key, label_value,
                                   project_id_for, sanitize_labels, valid_label,
                                   valid_project_id)
 from sandbox.errors import ProviderError

@@ -5,9 +5,9 @@ from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3
 
-from emulators.gcp import DEFAULT_BILLING_ACCOUNT
-from providers.gcp import GcpProvider
-from providers.gcp.naming import valid_label
+from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT
+from sandbox.providers.gcp import GcpProvider
+from sandbox.providers.gcp.naming import valid_label
 from sandbox.errors import ProviderError
 from sandbox.provider import Placement
 

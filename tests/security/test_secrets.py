@@ -80,7 +80,7 @@ DRIVER = textwrap.dedent('''
     logging.Logger.setLevel = lambda self, level: None  # the daemon quiets botocore: not here
 
     from click.testing import CliRunner
-    from cli import main
+    from sandbox.cli import main
 
     sandbox_id = ""
     for n, argv in enumerate(json.loads(steps_path.read_text())):

@@ -120,7 +120,7 @@ class Gcp:
 
     def folder(self, path: str) -> str:
         """folders/N of a display-name path from the organization."""
-        from emulators.gcp import DEFAULT_ORGANIZATION
+        from sandbox.emulators.gcp import DEFAULT_ORGANIZATION
 
         parent, folders = DEFAULT_ORGANIZATION, self.state()["folders"]
         for part in path.strip("/").split("/"):

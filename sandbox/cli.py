@@ -1,0 +1,610 @@
+"""Command line: parse arguments, call one back-end function, print. No logic lives here.
+
+Two back ends with one interface: remote (the server's API, when [server] url or
+SANDBOX_SERVER names one; standard library only) and local (the service layer, for
+operators on the server's host). Heavy modules (SQLAlchemy, boto3, Google clients) load
+inside the local commands, so `sandbox --help` and remote commands stay fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+
+OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
+                      show_default=True, help="Table for people, JSON for scripts.")
+
+
+class Context:
+    """Built lazily: a command that needs no database never opens one."""
+
+    def __init__(self, config_path: str | None):
+        self.config_path = config_path
+        self._settings = None
+        self._app = None
+
+    @property
+    def settings(self):
+        if self._settings is None:
+            from sandbox.config import load_settings
+
+            self._settings = load_settings(self.config_path)
+        return self._settings
+
+    @property
+    def app(self):
+        if self._app is None:
+            from sandbox.service import build_app
+
+            self._app = build_app(self.settings)
+        return self._app
+
+    @property
+    def identity(self):
+        from sandbox.config import current_identity
+
+        return current_identity(self.settings)
+
+    @property
+    def server_url(self) -> str:
+        return (os.environ.get("SANDBOX_SERVER") or self.settings.server.url).strip().rstrip("/")
+
+    @property
+    def backend(self):
+        if self.server_url:
+            from sandbox.client.remote import RemoteBackend
+
+            return RemoteBackend(self.server_url, self.bearer)
+        from sandbox.client.local import LocalBackend
+
+        return LocalBackend(self)
+
+    def bearer(self) -> str:
+        """A personal API token from SANDBOX_TOKEN, else the cached login (refreshed)."""
+        from sandbox.client.session import current_token
+
+        return os.environ.get("SANDBOX_TOKEN", "").strip() or current_token(self.server_url)
+
+    def require_local(self, command: str) -> None:
+        """Operator commands run on the server's host only, where the database and keys are."""
+        from sandbox.errors import UsageError
+
+        if self.server_url:
+            raise UsageError(f"sandbox {command} is an operator command for the server's host; there, run it "
+                             "without [server] url / SANDBOX_SERVER")
+
+    def require_operator(self, command: str) -> None:
+        from sandbox.errors import PermissionDeniedError
+
+        self.require_local(command)
+        if not self.identity.is_admin:
+            raise PermissionDeniedError(f"sandbox {command} is for admins ([admin] users) on the server's host")
+
+
+pass_ctx = click.make_pass_decorator(Context)
+
+
+def one_line(text: Any) -> str:
+    """A message quoting user input (a path, a value) stays one line, and the input's
+    control characters (terminal escapes, bidi overrides) are shown escaped, not obeyed."""
+    import unicodedata
+
+    flat = " ".join(str(text).splitlines()).strip()
+    return "".join(repr(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in flat)
+
+
+class OneLineUsageError(click.UsageError):
+    """click's usage errors (unknown option, missing argument) as one line, like ours."""
+
+    def __init__(self, exc: click.UsageError):
+        super().__init__(exc.format_message(), exc.ctx)
+        self.exit_code = exc.exit_code
+
+    def show(self, file=None) -> None:
+        hint = f" (see: {self.ctx.command_path} --help)" if self.ctx is not None else ""
+        click.echo(f"error: {one_line(self.format_message())}{hint}", err=True)
+
+
+class SandboxGroup(click.Group):
+    """Turns every domain error into one line on stderr and a non-zero exit."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        # Bytes that are not UTF-8 reach Python as lone surrogates, which no database,
+        # file or terminal write accepts: refuse them here, once.
+        for arg in args:
+            try:
+                arg.encode("utf-8")
+            except UnicodeEncodeError:
+                raise OneLineUsageError(click.UsageError(f"argument {arg!r} is not UTF-8 text")) from None
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.exceptions.NoArgsIsHelpError:  # `sandbox admin` alone: the group's help
+            raise
+        except click.UsageError as exc:
+            raise OneLineUsageError(exc) from None
+        except (click.exceptions.Exit, click.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        except Exception as exc:  # noqa: BLE001 - the one place errors become messages
+            from sandbox.errors import SandboxError
+
+            if os.environ.get("SANDBOX_DEBUG"):
+                raise
+            if isinstance(exc, SandboxError):
+                click.echo(f"error: {one_line(exc)}", err=True)
+                sys.exit(exc.exit_code)
+            first = str(exc).splitlines()[0] if str(exc).strip() else ""
+            click.echo(f"internal error: {type(exc).__name__}: {one_line(first)}"
+                       " (set SANDBOX_DEBUG=1 for a traceback)", err=True)
+            sys.exit(70)
+
+
+@click.group(cls=SandboxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="PATH",
+              help="Config file (default: $SANDBOX_CONFIG, else ./sandbox.toml, else built-in defaults).")
+@click.version_option("0.1.0", prog_name="sandbox")
+@click.pass_context
+def main(ctx, config_path):
+    """Sandbox Cloud: temporary AWS accounts and GCP projects that always end."""
+    ctx.obj = Context(config_path)
+
+
+# ---- output helpers -----------------------------------------------------------------
+
+SANDBOX_COLUMNS = ("id", "name", "provider", "template", "owner", "state", "cloud_id", "expires_at")
+
+
+def emit(data: Any, output: str, columns: tuple[str, ...] | None = None) -> None:
+    if output == "json":
+        click.echo(json.dumps(data, indent=2, default=str))
+        return
+    if isinstance(data, list) and not data:
+        click.echo("(none)")
+        return
+    if not sys.stdout.isatty():
+        emit_tab_separated(data, columns)
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    # Values are data, not markup: a deny reason like "[/x]" crashed rich's markup parser
+    # and "[red]" restyled the table; control characters are escaped by _cell.
+    console = Console(markup=False, emoji=False)
+    if isinstance(data, list):
+        table = Table()
+        cols = columns or tuple(data[0])
+        for col in cols:
+            table.add_column(col, overflow="fold")
+        for row in data:
+            table.add_row(*(_cell(row.get(c)) for c in cols))
+        console.print(table)
+    else:
+        table = Table(show_header=False)
+        table.add_column("field", style="bold")
+        table.add_column("value")
+        for key, value in data.items():
+            table.add_row(key, _cell(value))
+        console.print(table)
+
+
+def emit_tab_separated(data: Any, columns: tuple[str, ...] | None) -> None:
+    """Piped, a table is tab-separated lines under a header line, as `gh` pipes it: whole
+    values for grep, fields for cut -f and awk -F'\t', and no start-up cost for rich.
+    _cell escapes a tab inside a value, so every line keeps its columns."""
+    if isinstance(data, list):
+        cols = columns or tuple(data[0])
+        lines = [cols] + [[_cell(row.get(c)) for c in cols] for row in data]
+    else:
+        lines = [[key, _cell(value)] for key, value in data.items()]
+    click.echo("\n".join("\t".join(line) for line in lines))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value, default=str) if value else "-"
+    return one_line(value)
+
+
+def progress_printer(output: str, header: str | None = None):
+    """Step messages on stderr, so --output json stays parseable. The header waits for the
+    first step, so a request refused before provisioning starts is still one line."""
+    pending = [header] if header else []
+
+    def show(message: str) -> None:
+        while pending:
+            click.echo(pending.pop(), err=True)
+        click.echo(f"  … {message}", err=True)
+    return show
+
+
+# ---- engineer commands ---------------------------------------------------------------
+
+@main.command()
+@click.argument("template")
+@click.option("--ttl", help="Lifetime, e.g. 12h, 7d (default: the template's).")
+@click.option("--member", "members", multiple=True, metavar="EMAIL", help="Add a member (group templates).")
+@click.option("--name", help="Name it NAME-<id> instead of <your handle>-<id>, e.g. load-test.")
+@click.option("--wait", is_flag=True, help="Provision now and wait until it is active.")
+@OUTPUT
+@pass_ctx
+def request(ctx, template, ttl, members, name, wait, output):
+    """Ask for a sandbox from TEMPLATE (see: sandbox templates list)."""
+    header = f"provisioning a {template} sandbox..." if wait else None
+    view = ctx.backend.request(template, ttl=ttl, members=list(members), name=name, wait=wait,
+                               progress=progress_printer(output, header))
+    emit(view, output)
+    if output == "table" and view["state"] == "requested":
+        hint = ("an admin must approve it: sandbox admin approve " + view["id"]) if view["approval_required"] \
+            else "the daemon will provision it; add --wait to provision now"
+        click.echo(f"queued: {hint}", err=True)
+
+
+@main.command(name="list")
+@click.option("--all", "everything", is_flag=True, help="Include ended sandboxes (admins: every user's).")
+@click.option("--state", help="Only sandboxes in this state.")
+@OUTPUT
+@pass_ctx
+def list_(ctx, everything, state, output):
+    """Your sandboxes."""
+    emit(ctx.backend.list(everything=everything, state=state), output, SANDBOX_COLUMNS)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@OUTPUT
+@pass_ctx
+def show(ctx, sandbox_id, output):
+    """One sandbox in full (ID or a unique prefix)."""
+    emit(ctx.backend.show(sandbox_id), output)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@OUTPUT
+@pass_ctx
+def events(ctx, sandbox_id, output):
+    """The audit trail of one sandbox."""
+    emit(ctx.backend.events(sandbox_id), output,
+         ("at", "actor", "action", "from_state", "to_state", "detail"))
+
+
+@main.command()
+@click.argument("sandbox_id")
+@click.option("--member", metavar="EMAIL", help="Admins: another member's credentials.")
+@OUTPUT
+@pass_ctx
+def credentials(ctx, sandbox_id, member, output):
+    """How to sign in: console URL, user name, password (owner, members, admins)."""
+    emit(ctx.backend.credentials(sandbox_id, member), output)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@click.option("--by", required=True, help="How much longer, e.g. 3d.")
+@OUTPUT
+@pass_ctx
+def extend(ctx, sandbox_id, by, output):
+    """Push a sandbox's expiry out (unfreezes it during its grace period)."""
+    emit(ctx.backend.extend(sandbox_id, by), output)
+
+
+@main.command()
+@click.argument("sandbox_id")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@OUTPUT
+@pass_ctx
+def destroy(ctx, sandbox_id, yes, output):
+    """Delete a sandbox: access removed, account closed / project deleted."""
+    from sandbox.errors import UsageError
+
+    if not yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"destroy needs --yes when not run from a terminal: sandbox destroy {sandbox_id} --yes")
+        click.confirm(f"Destroy sandbox {sandbox_id} and everything in it?", abort=True)
+    view = ctx.backend.destroy(sandbox_id)
+    emit(view, output)
+    if output == "table" and view["state"] == "deleting":
+        click.echo("queued for closure: the daemon retries it", err=True)
+
+
+# ---- admin ---------------------------------------------------------------------------
+
+@main.group()
+def admin():
+    """Admin commands (users listed in [admin] users)."""
+
+
+@admin.command(name="bootstrap")
+@click.option("--provider", "providers", multiple=True, type=click.Choice(["aws", "gcp"]),
+              help="Only this cloud (default: both).")
+@pass_ctx
+def admin_bootstrap(ctx, providers):
+    """Create the OUs and folders the config names (idempotent)."""
+    from sandbox.service import bootstrap
+
+    ctx.require_local("admin bootstrap")
+    for provider, lines in bootstrap(ctx.app, ctx.identity, list(providers) or None).items():
+        for line in lines:
+            click.echo(f"{provider}: {line}")
+
+
+@admin.command(name="approve")
+@click.argument("sandbox_id")
+@OUTPUT
+@pass_ctx
+def admin_approve(ctx, sandbox_id, output):
+    """Approve a request whose template needs approval."""
+    emit(ctx.backend.approve(sandbox_id), output)
+
+
+@admin.command(name="deny")
+@click.argument("sandbox_id")
+@click.option("--reason", default="", help="Told to the requester.")
+@OUTPUT
+@pass_ctx
+def admin_deny(ctx, sandbox_id, reason, output):
+    """Deny a pending request."""
+    emit(ctx.backend.deny(sandbox_id, reason), output)
+
+
+@admin.command(name="retry")
+@click.argument("sandbox_id")
+@click.option("--wait", is_flag=True, help="Provision now instead of leaving it to the daemon.")
+@OUTPUT
+@pass_ctx
+def admin_retry(ctx, sandbox_id, wait, output):
+    """Put a failed sandbox back in the provisioning queue."""
+    emit(ctx.backend.retry(sandbox_id, wait=wait, progress=progress_printer(output)), output)
+
+
+@admin.command(name="generate-key")
+def admin_generate_key():
+    """Print a new encryption key for [secrets] key or SANDBOX_SECRET_KEY."""
+    from sandbox.secrets import generate_key
+
+    click.echo(generate_key())
+
+
+@admin.command(name="rotate-key")
+@click.option("--new-key-file", metavar="PATH", help="File holding the new key (else env SANDBOX_NEW_SECRET_KEY).")
+@pass_ctx
+def admin_rotate_key(ctx, new_key_file):
+    """Re-encrypt every stored secret with a new key, then switch [secrets] key to it."""
+    from sandbox.service import rotate_key
+
+    ctx.require_local("admin rotate-key")
+    done = rotate_key(ctx.app, ctx.identity, new_key_file=new_key_file)
+    click.echo(f"re-encrypted {done['rows']} secrets of {done['sandboxes']} sandboxes with the new key; "
+               "now set SANDBOX_SECRET_KEY (or [secrets] key / key_file) to it")
+
+
+# ---- templates -----------------------------------------------------------------------
+
+@main.group()
+def templates():
+    """Sandbox templates."""
+
+
+@templates.command(name="list")
+@OUTPUT
+@pass_ctx
+def templates_list(ctx, output):
+    """Every template with its provider and limits."""
+    emit(ctx.backend.templates(), output, ("name", "provider", "kind", "description"))
+
+
+@templates.command(name="show")
+@click.argument("name")
+@OUTPUT
+@pass_ctx
+def templates_show(ctx, name, output):
+    """One template in full."""
+    emit(ctx.backend.template(name), output)
+
+
+@templates.command(name="validate")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False))
+@pass_ctx
+def templates_validate(ctx, files):
+    """Check template files (default: every known template)."""
+    from pathlib import Path
+
+    from sandbox.templates import list_templates, load_template_file
+
+    checked = [load_template_file(Path(f)) for f in files] if files else list_templates(ctx.settings.template_dirs())
+    for template in checked:
+        click.echo(f"ok: {template.path} ({template.provider}, {template.kind})")
+
+
+# ---- database ------------------------------------------------------------------------
+
+@main.group()
+def db():
+    """Database schema."""
+
+
+@db.command(name="upgrade")
+@pass_ctx
+def db_upgrade(ctx):
+    """Create or migrate the schema to this version."""
+    from sandbox.db import make_engine, upgrade
+
+    ctx.require_local("db upgrade")
+    before, after = upgrade(make_engine(ctx.settings.database_url()))
+    click.echo(f"database at revision {after}" + ("" if before == after else f" (was {before or 'empty'})"))
+
+
+# ---- local emulators -----------------------------------------------------------------
+
+@main.group()
+def emulator():
+    """Local stand-ins for the clouds (no account needed)."""
+
+
+@emulator.command(name="aws")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
+def emulator_aws(host, port):
+    """Run a moto server in the foreground."""
+    from importlib.util import find_spec
+
+    from sandbox.emulators.aws import serve_forever
+    from sandbox.errors import ConfigError
+
+    if find_spec("moto") is None:
+        raise ConfigError("the AWS emulator needs moto: pip install 'sandbox-cloud[emulators]'")
+    serve_forever(host, port)
+
+
+@emulator.command(name="gcp")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8085, show_default=True, type=click.IntRange(0, 65535))
+def emulator_gcp(host, port):
+    """Run the GCP emulator in the foreground."""
+    from sandbox.emulators.gcp import serve_forever
+
+    serve_forever(host, port)
+
+
+# ---- daemon --------------------------------------------------------------------------
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run each job once and exit (cron, Kubernetes CronJob).")
+@click.option("--job", "jobs", multiple=True, metavar="NAME",
+              help="Only this job (repeatable): provision, expiry, budgets, tags, reconcile, notify.")
+@pass_ctx
+def daemon(ctx, once, jobs):
+    """Run the sweeps on their [daemon] intervals until SIGTERM (or once, with --once)."""
+    from sandbox.daemon import run_daemon
+
+    ctx.require_operator("daemon")
+    sys.exit(run_daemon(ctx.settings, once=once, jobs=jobs))
+
+
+# ---- reports -------------------------------------------------------------------------
+
+@main.command()
+@click.argument("kind", metavar="KIND")
+@click.option("--since", metavar="DATE", help="First UTC day, YYYY-MM-DD (default: 29 days before --until).")
+@click.option("--until", metavar="DATE", help="Last UTC day, inclusive (default: today).")
+@click.option("--group-by", metavar="GROUP", help="usage, cost, html: owner, department (default), template, provider.")
+@click.option("--format", "fmt", metavar="FORMAT", default="table", show_default=True,
+              help="table, csv, json or html (html needs --out).")
+@click.option("--out", metavar="FILE", help="Write to FILE (atomically) instead of printing.")
+@click.option("--days", metavar="N", help="expiring: look N days ahead (default 7).")
+@click.option("--sandbox", "sandbox_ref", metavar="ID", help="audit: one sandbox (id, id prefix or name).")
+@click.option("--actor", metavar="EMAIL", help="audit: events by this actor (or daemon).")
+@click.option("--action", metavar="NAME", help="audit: events of this action, e.g. extend.")
+@pass_ctx
+def report(ctx, kind, since, until, group_by, fmt, out, days, sandbox_ref, actor, action):
+    """Admin reports. KIND: usage, cost, expiring, compliance or audit (see docs/reports.md)."""
+    text, path = ctx.backend.report(kind, since=since, until=until, group_by=group_by, fmt=fmt, out=out,
+                                    days=days, sandbox=sandbox_ref, actor=actor, action=action)
+    if path is not None:
+        click.echo(f"wrote {path}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+# ---- signing in and API tokens -------------------------------------------------------------
+
+@main.command()
+@click.option("--no-browser", is_flag=True, help="Print the sign-in URL and read the redirected URL back.")
+@pass_ctx
+def login(ctx, no_browser):
+    """Sign in to the server ([server] url / SANDBOX_SERVER) through your browser."""
+    from sandbox.client.session import login_to_server
+
+    identity = login_to_server(ctx.server_url, open_browser=not no_browser, echo=lambda m: click.echo(m, err=True))
+    click.echo(f"signed in to {ctx.server_url} as {identity['email']} ({', '.join(identity['roles'])})")
+
+
+@main.command()
+@pass_ctx
+def logout(ctx):
+    """Forget the cached sign-in for the server."""
+    from sandbox.client.session import forget_login
+
+    removed = forget_login(ctx.server_url)
+    click.echo(f"signed out of {ctx.server_url}" if removed else f"not signed in to {ctx.server_url}")
+
+
+@main.command()
+@OUTPUT
+@pass_ctx
+def whoami(ctx, output):
+    """Who the server (or, in local mode, the config) says you are."""
+    emit(ctx.backend.whoami(), output)
+
+
+@main.group()
+def token():
+    """Personal API tokens for scripts and CI (use one with SANDBOX_TOKEN)."""
+
+
+@token.command(name="create")
+@click.argument("name")
+@click.option("--expires-in", default="30d", show_default=True, help="Lifetime, e.g. 90d.")
+@click.option("--scope", type=click.Choice(["read", "write"]), default="write", show_default=True)
+@OUTPUT
+@pass_ctx
+def token_create(ctx, name, expires_in, scope, output):
+    """Create a token; its secret is shown this once."""
+    view = ctx.backend.create_token(name, expires_in=expires_in, scope=scope)
+    emit(view, output)
+    if output == "table":
+        click.echo("store the token now: it is not shown again (use it as SANDBOX_TOKEN)", err=True)
+
+
+@token.command(name="list")
+@click.option("--owner", metavar="EMAIL", help="Admins: another user's tokens ('*': everyone's).")
+@OUTPUT
+@pass_ctx
+def token_list(ctx, owner, output):
+    """Your tokens with when they were created and last used."""
+    emit(ctx.backend.tokens(owner), output,
+         ("id", "name", "owner", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"))
+
+
+@token.command(name="revoke")
+@click.argument("token_id")
+@OUTPUT
+@pass_ctx
+def token_revoke(ctx, token_id, output):
+    """Revoke a token at once."""
+    emit(ctx.backend.revoke_token(token_id), output)
+
+
+# ---- server --------------------------------------------------------------------------
+
+@main.command()
+@click.option("--host", help="Address to listen on (default: [server] host).")
+@click.option("--port", type=click.IntRange(0, 65535), help="Port (default: [server] port, 8080).")
+@click.option("--workers", type=click.IntRange(1, 64), help="Worker processes (default: [server] workers).")
+@pass_ctx
+def server(ctx, host, port, workers):
+    """Run the HTTP API (and browser sign-in) behind the [auth] OpenID Connect issuer."""
+    from sandbox.server.run import serve
+
+    ctx.require_local("server")
+    serve(ctx.settings, host=host, port=port, workers=workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The built-in sandbox templates, shipped as package data (sandbox.builtin_templates)."""
