@@ -1,9 +1,10 @@
-"""Admin reports: usage, cost, expiring, compliance, audit; as a table, CSV, JSON or HTML.
+"""Reports: usage, cost, expiring, compliance, audit; as a table, CSV, JSON or HTML.
 
     run_report(app, identity, "cost", since="2026-01-01", group_by="owner", fmt="json")
 
 Reports read the database only, inside one transaction (on PostgreSQL a read-only
 REPEATABLE READ one, so every section sees the same snapshot), and aggregate in SQL.
+Admins see everything; a manager sees the same reports over their departments' sandboxes.
 Field names and the JSON shape are documented in docs/reports.md.
 """
 
@@ -45,8 +46,8 @@ def run_report(app, identity: Identity, kind: str, *, since: str | None = None, 
                group_by: str | None = None, fmt: str | None = "table", out: str | os.PathLike | None = None,
                days: str | int | None = None, sandbox: str | None = None, actor: str | None = None,
                action: str | None = None) -> ReportOutput:
-    """Admins only (a refusal is audited). Validates everything before reading; writes
-    `out` atomically, else returns the text to print."""
+    """Admins, and managers over their departments (a refusal is audited). Validates
+    everything before reading; writes `out` atomically, else returns the text to print."""
     from sandbox.reports.formats import render, write_atomic
 
     report, overview, params = build_report(
@@ -70,19 +71,22 @@ def build_report(app, identity: Identity, kind: str, **options) -> tuple[Report,
     """The report as data (plus the HTML overview when fmt is html), without rendering."""
     from sqlalchemy import text
 
-    from sandbox.service.access import require_admin
+    from sandbox.service.access import require_manager_or_admin
 
     now = app.now()
     with app.session() as session:
-        require_admin(session, identity, "see reports", now=now)
+        require_manager_or_admin(session, identity, "see reports", now=now)
     warn_before = tuple((lead, parse_duration(lead, "[daemon] warn_before"))
                         for lead in app.settings.daemon.warn_before)
-    params = parse_params(kind, now=now, dialect=app.engine.dialect.name, warn_before=warn_before, **options)
+    departments = None if identity.is_admin else identity.manages
+    params = parse_params(kind, now=now, dialect=app.engine.dialect.name, warn_before=warn_before,
+                          departments=departments, **options)
     with app.session() as session:
         if app.is_postgres:
             # app.session() only SET LOCALs a lock timeout, so this is still the first query.
             session.execute(text("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"))
         report = _builders()[params.kind](session, params)
+        report.parameters.update(params.scope())
         overview = None
         if params.fmt == "html":
             from sandbox.reports.overview import build_overview

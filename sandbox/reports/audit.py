@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from sandbox.models import Event, Sandbox
 from sandbox.reports.base import Report, Section, count
-from sandbox.reports.query import ReportParams, iso_text
+from sandbox.reports.query import ReportParams, iso_text, owned_scope
 
 COLUMNS = ("id", "at", "sandbox_id", "actor", "action", "from_state", "to_state", "detail")
 _ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
@@ -56,7 +56,7 @@ def _events(session: Session, p: ReportParams, where: list) -> list[dict]:
 
 
 def _filters(p: ReportParams) -> list:
-    where = [Event.at >= p.start, Event.at < p.end]
+    where = [Event.at >= p.start, Event.at < p.end, *owned_scope(p, Event.sandbox_id)]
     if p.sandbox:
         ref = p.sandbox.lower()
         named = select(Sandbox.id).where(Sandbox.name == ref)

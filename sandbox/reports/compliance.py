@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 from sandbox.lifecycle import ACTIVE, FAILED, FROZEN
 from sandbox.models import Event, Finding, Sandbox
 from sandbox.reports.base import Report, Section, count, iso
-from sandbox.reports.query import ReportParams
+from sandbox.reports.query import ReportParams, owned_scope, sandbox_scope
 
 CATEGORIES = ("drift", "orphan", "unknown_spend", "past_expiry", "past_grace", "failed")
 COLUMNS = ("category", "status", "sandbox_id", "owner", "department", "provider", "cloud_id", "first_seen",
@@ -37,7 +37,7 @@ def build_compliance(session: Session, p: ReportParams) -> Report:
 
 
 def findings(session: Session, p: ReportParams) -> Section:
-    rows = _sweep_findings(session, p) + _overdue(session, p) + _failed(session)
+    rows = _sweep_findings(session, p) + _overdue(session, p) + _failed(session, p)
     return Section("findings", "Compliance findings", COLUMNS, rows,
                    note="past_expiry, past_grace and failed should be empty")
 
@@ -52,7 +52,7 @@ def _sweep_findings(session: Session, p: ReportParams) -> list[dict]:
         select(Finding.kind, Finding.sandbox_id, Sandbox.owner, Sandbox.department, Finding.provider,
                Finding.cloud_id, Finding.first_seen, Finding.last_seen, Finding.resolved_at, Finding.detail)
         .outerjoin(Sandbox, Sandbox.id == Finding.sandbox_id)
-        .where(_seen_in_period(p))
+        .where(_seen_in_period(p), *owned_scope(p, Finding.sandbox_id))
         .order_by(order, Finding.first_seen, Finding.id)
     )
     return [{
@@ -64,14 +64,18 @@ def _sweep_findings(session: Session, p: ReportParams) -> list[dict]:
     } for r in session.execute(query)]
 
 
-def _overdue(session: Session, p: ReportParams) -> list[dict]:
+def _is_overdue(p: ReportParams):
     """Active past expiry, frozen past the grace period: the expiry sweep is behind or failing."""
+    return or_(and_(Sandbox.state == ACTIVE, Sandbox.expires_at < p.now),
+               and_(Sandbox.state == FROZEN, Sandbox.delete_after < p.now))
+
+
+def _overdue(session: Session, p: ReportParams) -> list[dict]:
     due = case((Sandbox.state == ACTIVE, Sandbox.expires_at), else_=Sandbox.delete_after)
     query = (
         select(Sandbox.id, Sandbox.owner, Sandbox.department, Sandbox.provider, Sandbox.cloud_id, Sandbox.state,
                Sandbox.expires_at, Sandbox.delete_after, Sandbox.last_error)
-        .where(or_(and_(Sandbox.state == ACTIVE, Sandbox.expires_at < p.now),
-                   and_(Sandbox.state == FROZEN, Sandbox.delete_after < p.now)))
+        .where(_is_overdue(p), *sandbox_scope(p))
         .order_by(Sandbox.state, due, Sandbox.id)
     )
     rows = []
@@ -88,13 +92,13 @@ def _overdue(session: Session, p: ReportParams) -> list[dict]:
     return rows
 
 
-def _failed(session: Session) -> list[dict]:
+def _failed(session: Session, p: ReportParams) -> list[dict]:
     failed_at = (select(func.max(Event.at)).where(Event.sandbox_id == Sandbox.id, Event.action == "provision_failed")
                  .correlate(Sandbox).scalar_subquery())
     query = (
         select(Sandbox.id, Sandbox.owner, Sandbox.department, Sandbox.provider, Sandbox.cloud_id, Sandbox.template,
                Sandbox.attempts, Sandbox.last_error, Sandbox.created_at, failed_at.label("failed_at"))
-        .where(Sandbox.state == FAILED).order_by(Sandbox.created_at, Sandbox.id)
+        .where(Sandbox.state == FAILED, *sandbox_scope(p)).order_by(Sandbox.created_at, Sandbox.id)
     )
     return [{
         "category": "failed", "status": "open", "sandbox_id": r.id, "owner": r.owner,
@@ -107,16 +111,17 @@ def _failed(session: Session) -> list[dict]:
 def _totals(session: Session, p: ReportParams) -> dict:
     """Open findings per category (SQL counts), and the period's repair / failure events."""
     open_findings = dict(session.execute(
-        select(Finding.kind, func.count()).where(Finding.resolved_at.is_(None)).group_by(Finding.kind)).all())
+        select(Finding.kind, func.count()).where(Finding.resolved_at.is_(None), *owned_scope(p, Finding.sandbox_id))
+        .group_by(Finding.kind)).all())
     overdue = dict(session.execute(
         select(case((Sandbox.state == ACTIVE, literal("past_expiry")), else_=literal("past_grace")), func.count())
-        .where(or_(and_(Sandbox.state == ACTIVE, Sandbox.expires_at < p.now),
-                   and_(Sandbox.state == FROZEN, Sandbox.delete_after < p.now)))
+        .where(_is_overdue(p), *sandbox_scope(p))
         .group_by(Sandbox.state)).all())
-    failed = session.execute(select(func.count()).where(Sandbox.state == FAILED)).scalar()
+    failed = session.execute(select(func.count()).where(Sandbox.state == FAILED, *sandbox_scope(p))).scalar()
     events = dict(session.execute(
         select(Event.action, func.count())
-        .where(Event.action.in_(("tags_repaired", "provision_failed")), Event.at >= p.start, Event.at < p.end)
+        .where(Event.action.in_(("tags_repaired", "provision_failed")), Event.at >= p.start, Event.at < p.end,
+               *owned_scope(p, Event.sandbox_id))
         .group_by(Event.action)).all())
     totals = {f"open_{kind}": count(open_findings.get(kind)) for kind in ("drift", "orphan", "unknown_spend")}
     totals.update({"past_expiry": count(overdue.get("past_expiry")), "past_grace": count(overdue.get("past_grace")),

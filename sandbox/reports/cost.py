@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from sandbox.lifecycle import DELETED
 from sandbox.models import CostSample, Sandbox
 from sandbox.reports.base import Report, Section, count, day, money, pct
-from sandbox.reports.query import ReportParams, group_column
+from sandbox.reports.query import ReportParams, group_column, owned_scope
 
 TOP = 10
 GROUP_COLUMNS = ("group", "sandboxes", "spend_usd", "deleted_spend_usd", "share_pct")
@@ -43,7 +43,9 @@ def build_cost(session: Session, p: ReportParams) -> Report:
 
 
 def _in_period(p: ReportParams):
-    return and_(CostSample.day >= p.since, CostSample.day <= p.until)
+    """The period's samples of the sandboxes the reader may see: every cost query reads
+    samples through this, so one scope covers them all."""
+    return and_(CostSample.day >= p.since, CostSample.day <= p.until, *owned_scope(p, CostSample.sandbox_id))
 
 
 def _period_spend(p: ReportParams):

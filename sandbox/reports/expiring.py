@@ -10,15 +10,13 @@ read it; null when unknown).
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sandbox.lifecycle import ACTIVE, FROZEN
 from sandbox.models import Sandbox
 from sandbox.reports.base import Report, Section, iso, money
-from sandbox.reports.query import ReportParams
+from sandbox.reports.query import ReportParams, sandbox_scope
 
 ACTIONS = ("warn", "freeze", "delete")  # the order of rows due at the same instant
 COLUMNS = ("due_at", "action", "lead", "overdue", "sandbox_id", "name", "owner", "department", "template",
@@ -31,13 +29,13 @@ def build_expiring(session: Session, p: ReportParams) -> Report:
     warns = []
     for lead, delta in p.warn_before:
         # due = expires_at - lead in [now, horizon): filter on expires_at so the index serves it
-        warns += _rows(session, "warn", Sandbox.state == ACTIVE, Sandbox.expires_at >= p.now + delta,
+        warns += _rows(session, p, "warn", Sandbox.state == ACTIVE, Sandbox.expires_at >= p.now + delta,
                        Sandbox.expires_at < p.horizon + delta, due=lambda s, d=delta: s.expires_at - d,
-                       lead=lead, now=p.now)
-    freezes = _rows(session, "freeze", Sandbox.state == ACTIVE, Sandbox.expires_at < p.horizon,
-                    due=lambda s: s.expires_at, now=p.now)
-    deletes = _rows(session, "delete", Sandbox.state == FROZEN, Sandbox.delete_after < p.horizon,
-                    due=lambda s: s.delete_after, now=p.now)
+                       lead=lead)
+    freezes = _rows(session, p, "freeze", Sandbox.state == ACTIVE, Sandbox.expires_at < p.horizon,
+                    due=lambda s: s.expires_at)
+    deletes = _rows(session, p, "delete", Sandbox.state == FROZEN, Sandbox.delete_after < p.horizon,
+                    due=lambda s: s.delete_after)
     rows = sorted(warns + freezes + deletes, key=lambda r: (r["due_at"], ACTIONS.index(r["action"]), r["sandbox_id"]))
     return Report(
         kind="expiring", title=f"Expiring in the next {p.days} days", generated_at=p.now,
@@ -47,13 +45,13 @@ def build_expiring(session: Session, p: ReportParams) -> Report:
     )
 
 
-def _rows(session: Session, action: str, *where, due, now: datetime, lead: str | None = None) -> list[dict]:
-    query = select(*_FIELDS).where(*where).order_by(Sandbox.id)
+def _rows(session: Session, p: ReportParams, action: str, *where, due, lead: str | None = None) -> list[dict]:
+    query = select(*_FIELDS).where(*where, *sandbox_scope(p)).order_by(Sandbox.id)
     rows = []
     for s in session.execute(query):
         due_at = due(s)
         rows.append({
-            "due_at": iso(due_at), "action": action, "lead": lead, "overdue": due_at < now,
+            "due_at": iso(due_at), "action": action, "lead": lead, "overdue": due_at < p.now,
             "sandbox_id": s.id, "name": s.name, "owner": s.owner, "department": s.department,
             "template": s.template, "provider": s.provider, "state": s.state,
             "expires_at": iso(s.expires_at), "delete_after": iso(s.delete_after),

@@ -26,6 +26,6 @@ def build_overview(session: Session, p: ReportParams, report: Report) -> dict[st
         "by_group": reuse("by_group", "cost", lambda: cost.spend_by_group(session, p)),
         "top_spenders": reuse("top_spenders", "cost",
                               lambda: cost.top_spenders(cost.per_sandbox_top(session, p))),
-        "by_state": reuse("by_state", "usage", lambda: usage.live_by_state(session)),
+        "by_state": reuse("by_state", "usage", lambda: usage.live_by_state(session, p)),
         "findings": reuse("findings", "compliance", lambda: compliance.findings(session, p)),
     }

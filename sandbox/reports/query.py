@@ -51,6 +51,7 @@ class ReportParams:
     action: str | None = None
     out: Path | None = None
     warn_before: tuple[tuple[str, timedelta], ...] = field(default_factory=tuple)
+    departments: tuple[str, ...] | None = None  # a manager's: only their sandboxes; None: everything
 
     @property
     def start(self) -> datetime:
@@ -74,13 +75,19 @@ class ReportParams:
     def period(self) -> dict[str, Any]:
         return {"since": self.since.isoformat(), "until": self.until.isoformat()}
 
+    def scope(self) -> dict[str, Any]:
+        """The report's parameters say when it is scoped: a partial report must not pass for the whole."""
+        return {} if self.departments is None else {"departments": list(self.departments)}
+
 
 def parse_params(kind: str, *, fmt: str | None, now: datetime, dialect: str,
                  since: str | None = None, until: str | None = None, group_by: str | None = None,
                  days: str | int | None = None, sandbox: str | None = None, actor: str | None = None,
                  action: str | None = None, out: str | os.PathLike | None = None,
-                 warn_before: tuple[tuple[str, timedelta], ...] = (), inline: bool = False) -> ReportParams:
-    """`inline`: the caller takes the rendered text (the API), so html needs no --out."""
+                 warn_before: tuple[tuple[str, timedelta], ...] = (), inline: bool = False,
+                 departments: tuple[str, ...] | None = None) -> ReportParams:
+    """`inline`: the caller takes the rendered text (the API), so html needs no --out.
+    `departments`: limit every figure to those departments' sandboxes (None: everything)."""
     kind = (kind or "").strip().lower()
     if kind not in KINDS:
         raise UsageError(f"unknown report {kind!r}; use one of: {', '.join(KINDS)}")
@@ -109,6 +116,7 @@ def parse_params(kind: str, *, fmt: str | None, now: datetime, dialect: str,
         group_by=(group_by or DEFAULT_GROUP).strip().lower(),
         days=parse_days(days), sandbox=_clean(sandbox), actor=_clean(actor), action=_clean(action),
         out=check_out(out, html and not inline), warn_before=tuple(warn_before),
+        departments=None if departments is None else tuple(sorted(departments)),
     )
 
 
@@ -148,6 +156,23 @@ def _clean(value: str | None) -> str | None:
         return None
     value = value.strip()
     return value or None
+
+
+# ---- scope: which rows the reader may see --------------------------------------------
+
+def sandbox_scope(p: ReportParams) -> list[ColumnElement]:
+    """Where-clauses for a query on Sandbox; none for an admin. Spread them: .where(*...)."""
+    if p.departments is None:
+        return []
+    return [Sandbox.department.in_(p.departments)]
+
+
+def owned_scope(p: ReportParams, sandbox_id: ColumnElement) -> list[ColumnElement]:
+    """Where-clauses for a table keyed by `sandbox_id` (events, cost samples, findings). A row
+    of no sandbox (NULL: an orphan account, a refused report) is in no department: admins only."""
+    if p.departments is None:
+        return []
+    return [sandbox_id.in_(select(Sandbox.id).where(*sandbox_scope(p)))]
 
 
 # ---- grouping and dialect-specific SQL ------------------------------------------------

@@ -21,7 +21,8 @@ from sqlalchemy.orm import Session
 from sandbox.lifecycle import ACTIVE, DELETED, DENIED, FAILED, FROZEN, LIVE_STATES, STATES
 from sandbox.models import Event, Sandbox
 from sandbox.reports.base import Report, Section, count, days
-from sandbox.reports.query import ReportParams, epoch_days, greatest, group_column, least, median_by, ts
+from sandbox.reports.query import (ReportParams, epoch_days, greatest, group_column, least, median_by,
+                                   sandbox_scope, ts)
 
 COLUMNS = ("group", "requests", "active", "frozen", "live", "deleted", "sandbox_days", "extensions",
            "median_lifetime_days")
@@ -40,7 +41,7 @@ def build_usage(session: Session, p: ReportParams) -> Report:
         sections=[
             Section("by_group", f"Usage by {p.group_by}", COLUMNS, rows,
                     note="active, frozen and live are states now; the other columns cover the period"),
-            live_by_state(session),
+            live_by_state(session, p),
         ],
     )
 
@@ -60,6 +61,7 @@ def _by_group(session: Session, p: ReportParams, group) -> list[dict]:
     overlap = (least(p, epoch_days(p, ended), epoch_days(p, ts(p.end)))
                - greatest(p, epoch_days(p, Sandbox.created_at), epoch_days(p, ts(p.start))))
     lived = case((Sandbox.state == DENIED, 0.0), else_=greatest(p, cast(overlap, Float), literal(0.0)))
+    # No scope of its own: it is only outer-joined to the scoped sandboxes below.
     extensions = (select(Event.sandbox_id, func.count().label("n"))
                   .where(Event.action == "extend", Event.at >= p.start, Event.at < p.end)
                   .group_by(Event.sandbox_id).subquery())
@@ -81,13 +83,13 @@ def _by_group(session: Session, p: ReportParams, group) -> list[dict]:
         )
         .select_from(Sandbox)
         .outerjoin(extensions, extensions.c.sandbox_id == Sandbox.id)
-        .where(_existed_in_period(p))
+        .where(_existed_in_period(p), *sandbox_scope(p))
     )
     if group is not None:
         query = query.group_by(group).order_by(func.sum(lived).desc(), group)
     lifetime = epoch_days(p, Sandbox.deleted_at) - epoch_days(p, Sandbox.created_at)
     medians = median_by(session, p, group, lifetime, Sandbox.state == DELETED,
-                        Sandbox.deleted_at >= p.start, Sandbox.deleted_at < p.end)
+                        Sandbox.deleted_at >= p.start, Sandbox.deleted_at < p.end, *sandbox_scope(p))
     rows = []
     for row in session.execute(query).mappings():
         name = row["grp"] if group is not None else None
@@ -101,10 +103,11 @@ def _by_group(session: Session, p: ReportParams, group) -> list[dict]:
     return rows
 
 
-def live_by_state(session: Session) -> Section:
+def live_by_state(session: Session, p: ReportParams) -> Section:
     """Sandboxes now in each live state, plus failed ones (they may hold cloud resources)."""
     found = dict(session.execute(
-        select(Sandbox.state, func.count()).where(Sandbox.state.in_(CHART_STATES)).group_by(Sandbox.state)).all())
+        select(Sandbox.state, func.count()).where(Sandbox.state.in_(CHART_STATES), *sandbox_scope(p))
+        .group_by(Sandbox.state)).all())
     rows = [{"state": state, "sandboxes": count(found.get(state))} for state in CHART_STATES]
     return Section("by_state", "Live sandboxes by state (now)", ("state", "sandboxes"), rows)
 

@@ -98,6 +98,14 @@ def require_admin(session: Session, identity: Identity, action: str, *, sandbox_
             f"only admins may {action}; ask an admin listed in [admin] users")
 
 
+def require_manager_or_admin(session: Session, identity: Identity, action: str, *, now=None) -> None:
+    """An admin, or a manager of some department; the caller limits a manager to theirs."""
+    if identity.is_admin or identity.manages:
+        return
+    refuse(session, identity, action, None, now,
+           f"only managers and admins {action}; a manager sees their own departments' sandboxes")
+
+
 def refuse(session: Session, identity: Identity, action: str, sandbox_id: str | None, now,
            message: str, *, error: Exception | None = None) -> None:
     from datetime import datetime, timezone

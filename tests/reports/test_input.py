@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_non_admin_is_refused_and_the_refusal_is_audited(empty_app):
-    with pytest.raises(PermissionDeniedError, match="only admins may see reports"):
+    with pytest.raises(PermissionDeniedError, match="only managers and admins see reports"):
         run_report(empty_app, ALICE, "cost", fmt="json")
     with Session(empty_app.engine) as session:
         (event,) = session.exec(select(Event)).all()
@@ -160,5 +160,5 @@ def test_cli_prints_writes_and_fails_in_one_line(empty_app, db_url, tmp_path):
 
     refused = sandbox_cli(db_url, tmp_path, "cost", user=ALICE.email)
     assert refused.returncode == 3 and refused.stderr.strip() == (
-        "error: only admins may see reports; ask an admin listed in [admin] users")
+        "error: only managers and admins see reports; a manager sees their own departments' sandboxes")
     assert [p.name for p in written.iterdir()] == ["cost.html"]

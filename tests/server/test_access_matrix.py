@@ -64,7 +64,7 @@ READS = [
     ("/api/v1/sandboxes/{active}/events", (200, 404, 404, 404, 200, 200)),
     ("/api/v1/sandboxes/{active}/credentials", (200, 404, 404, 404, 403, 200)),
     ("/api/v1/sandboxes/{pending}", (200, 200, 404, 404, 200, 200)),
-    ("/api/v1/reports/usage", (403, 403, 403, 403, 403, 200)),
+    ("/api/v1/reports/usage", (403, 403, 403, 200, 200, 200)),  # a manager: their departments only, below
     ("/api/v1/me", (200, 200, 200, 200, 200, 200)),
     ("/api/v1/templates", (200, 200, 200, 200, 200, 200)),
     ("/api/v1/tokens", (200, 200, 200, 200, 200, 200)),
@@ -78,6 +78,29 @@ def test_reads_by_every_caller(world):
         for caller in CALLERS:
             expected = UNSIGNED.get(caller) or dict(zip(PEOPLE, statuses))[caller]
             check(world, caller, "GET", path, expected)
+
+
+def test_a_manager_reads_reports_over_their_own_departments_only(world):
+    def usage(caller):
+        return world["client"](caller).get("/api/v1/reports/usage").json()
+
+    def audited_sandboxes(caller):
+        return {e["sandbox_id"] for e in world["client"](caller).get("/api/v1/reports/audit").json()["events"]}
+
+    # Both of alice's sandboxes are in engineering: erin manages it, frank manages finance.
+    erin = usage("erin")
+    assert erin["departments"] == ["engineering"]
+    assert [(r["group"], r["requests"], r["active"], r["live"]) for r in erin["by_group"]] == [("engineering", 2, 1, 2)]
+    assert erin["totals"]["requests"] == 2
+    assert audited_sandboxes("erin") == {world["active"], world["pending"]}
+
+    frank = usage("frank")
+    assert frank["departments"] == ["finance"]
+    assert frank["by_group"] == [] and frank["totals"]["requests"] == 0
+    assert sum(r["sandboxes"] for r in frank["by_state"]) == 0
+    assert audited_sandboxes("frank") == set()
+
+    assert [r["group"] for r in usage("admin")["by_group"]] == ["engineering"] and "departments" not in usage("admin")
 
 
 def test_writes_by_every_caller(world):

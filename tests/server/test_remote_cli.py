@@ -76,7 +76,7 @@ def test_remote_cli_end_to_end(api_server, db_url, tmp_path):
     # The client's own config changed nothing: the server's templates, no admin rights.
     assert alice.json("templates", "show", "gcp-individual")["description"]
     refused = alice("report", "usage", check=False)
-    assert refused.returncode == 3 and refused.stderr.startswith("error: only admins")
+    assert refused.returncode == 3 and refused.stderr.startswith("error: only managers and admins see reports")
     assert alice("daemon", "--once", check=False).returncode == 2  # an operator command, not here
 
     assert alice.json("destroy", view["id"], "--yes")["state"] == "deleted"

@@ -101,6 +101,8 @@ def describe(report: Report) -> str:
         parts.append(f"by {p['group_by']}")
     filters = {k: v for k, v in (p.get("filters") or {}).items() if v}
     parts += [f"{k} {v}" for k, v in filters.items()]
+    if p.get("departments"):
+        parts.append(f"only departments {', '.join(p['departments'])}")
     return ", ".join(parts) + f"; generated {report.to_dict()['generated_at']}"
 
 
