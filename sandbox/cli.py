@@ -513,7 +513,8 @@ def daemon(ctx, once, jobs):
 @click.option("--action", metavar="NAME", help="audit: events of this action, e.g. extend.")
 @pass_ctx
 def report(ctx, kind, since, until, group_by, fmt, out, days, sandbox_ref, actor, action):
-    """Admin reports. KIND: usage, cost, expiring, compliance or audit (see docs/reports.md)."""
+    """Reports for admins (everything) and managers (their departments).
+    KIND: usage, cost, expiring, compliance or audit (see docs/reports.md)."""
     text, path = ctx.backend.report(kind, since=since, until=until, group_by=group_by, fmt=fmt, out=out,
                                     days=days, sandbox=sandbox_ref, actor=actor, action=action)
     if path is not None:
