@@ -200,7 +200,7 @@ def seed_sandboxes(engine: Any, settings: Any, seeds: list[Seed], *, chunk: int 
 
     rng = rng or random.Random(1)
     templates = {p: find_template(settings.template_dirs(), name) for p, name in TEMPLATE_OF.items()}
-    snapshots = {p: t.snapshot() for p, t in templates.items()}
+    snapshots = {p: t.snapshot().to_json() for p, t in templates.items()}
     locations = {p: department_location(settings, p, "engineering") for p in templates}
     used: set[str] = set()
     sandbox_rows: list[dict[str, Any]] = []

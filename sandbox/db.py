@@ -22,7 +22,7 @@ from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaOutdated
 MIGRATIONS_DIR = Path(str(resources.files("sandbox.migrations")))  # package data, as BUILTIN_TEMPLATES
 # The newest migration; a test checks it matches Alembic's head, so every command can
 # compare without loading Alembic.
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 def make_engine(url: str, **kwargs) -> Engine:

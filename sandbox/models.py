@@ -9,6 +9,8 @@ from typing import Any
 from sqlalchemy import JSON, Column, DateTime, Index, Numeric, String, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
+from sandbox.snapshot import TemplateSnapshot
+
 
 class UTCDateTime(TypeDecorator):
     """SQLite drops the zone; hand back aware UTC datetimes on every database."""
@@ -72,7 +74,7 @@ class Sandbox(SQLModel, table=True):
     spend_usd: Decimal | None = Field(default=None, sa_column=Column(MONEY))  # None: unknown
     spend_at: datetime | None = _ts()
     desired_tags: dict = _json()
-    plan: dict = _json()  # the template as it was when requested, so retries build the same
+    plan: dict = _json()  # TemplateSnapshot.to_json(); read it as .snapshot
     progress: dict = _json()  # each provision / destroy step's outcome
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     attempts: int = 0
@@ -80,6 +82,11 @@ class Sandbox(SQLModel, table=True):
     lease_owner: str | None = Field(default=None, max_length=80)
     lease_until: datetime | None = _ts()
     version: int = 0
+
+    @property
+    def snapshot(self) -> TemplateSnapshot:
+        """The template as it was when requested, so retries build the same."""
+        return TemplateSnapshot.from_json(self.plan)
 
 
 class Member(SQLModel, table=True):

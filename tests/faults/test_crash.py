@@ -1,8 +1,8 @@
 """kill -9 of the provisioning process after each step in turn, then a restart.
 
-The real command (`cli.py daemon --once --job provision`) runs in a subprocess with
-SANDBOX_FAULT_CRASH_AFTER=<step key>: right after committing that step (or that secret)
-it SIGKILLs itself, as an OOM kill or a lost node would. The dead worker's lease is then
+The real command (`daemon --once --job provision`) runs in a subprocess through
+tests/faults/crashing_cli.py: right after committing the step (or the secret) it is
+given, it SIGKILLs itself, as an OOM kill or a lost node would. The dead worker's lease is then
 run out (moved into the past: what 15 minutes would do) and the daemon runs again without
 the fault. Whatever step it died after: exactly one account / project for the sandbox,
 every step done, the sandbox active, and every secret stored exactly once and true.
@@ -34,7 +34,7 @@ def crash_and_restart(stack, provider: str, template: str, step: str):
     bootstrap(app, ADMIN, [provider])
     sandbox_id = request_sandbox(app, ALICE, template)["id"]
 
-    killed = stack.cli("daemon", "--once", "--job", "provision", SANDBOX_FAULT_CRASH_AFTER=step)
+    killed = stack.cli("daemon", "--once", "--job", "provision", crash_after=step)
 
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-3000:]
     crashed = checks.sandbox(app, sandbox_id)
@@ -102,7 +102,7 @@ def test_gcp_provisioning_killed_after_each_step_resumes_to_one_whole_project(st
     assert project["state"] == "ACTIVE"
     state = gcp_emulator.state.dump()
     assert state["billing"][final.cloud_id] == DEFAULT_BILLING_ACCOUNT == final.progress["billing_linked"]
-    services = find_template(stack.settings.template_dirs(), "gcp-individual").snapshot()["spec"]["services"]
+    services = find_template(stack.settings.template_dirs(), "gcp-individual").spec["services"]
     assert set(services) <= set(state["services"][final.cloud_id])
     assert final.progress["services_enabled"] == services
     bindings = state["iam_policies"][final.cloud_id]["bindings"]
