@@ -1,7 +1,7 @@
 """`sandbox daemon`: the scheduler that runs the sweeps, on one machine or several.
 
-Every job is a call of a service sweep, `fn(app) -> SweepResult`. Deadlines live in the
-sandbox table, so APScheduler only says "run the expiry sweep every 5 minutes", in a
+Every job (sandbox.jobs.JOBS) is a call `fn(app, stop=...) -> SweepResult`. Deadlines live
+in the sandbox table, so APScheduler only says "run the expiry sweep every 5 minutes", in a
 MemoryJobStore: nothing is lost when the process dies, and two replicas never share a job
 store (which APScheduler documents as running every job twice).
 
@@ -32,7 +32,7 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO, Iterator
 
 from sqlalchemy import text, update
 from sqlalchemy.engine import make_url
@@ -41,28 +41,19 @@ from sqlalchemy.exc import DBAPIError
 from sandbox.clock import Clock
 from sandbox.config import Settings
 from sandbox.db import _is_connection_error
-from sandbox.durations import parse_duration
-from sandbox.errors import DatabaseUnavailableError, SandboxError, UsageError
+from sandbox.errors import DatabaseUnavailableError, SandboxError
+from sandbox.jobs import select_jobs
 from sandbox.metrics import Metrics, MetricsServer
 from sandbox.models import Sandbox
-from sandbox.notify import Notifier, build_notifier, deliver_notifications
+from sandbox.notify import build_notifier
 from sandbox.service.app import App, build_app
 from sandbox.sweeps.base import SweepResult
 
 log = logging.getLogger("sandbox.daemon")
 
-# The order of `--once`: provision first so a new sandbox is live before the rest looks
-# at it; notify last so it sends what the others queued in the same run.
-JOB_ORDER = ("provision", "expiry", "budgets", "tags", "reconcile", "notify")
-INTERVAL_KEYS = {
-    "provision": "provision_interval", "expiry": "expiry_interval", "budgets": "budget_interval",
-    "tags": "tags_interval", "reconcile": "reconcile_interval", "notify": "notify_interval",
-}
 # Kubernetes sends SIGKILL 30 s after SIGTERM by default (terminationGracePeriodSeconds);
 # leave time to release leases before that.
 STOP_GRACE_SECONDS = 25.0
-
-JobFunction = Callable[[App], SweepResult]
 
 
 class DaemonAlreadyRunningError(SandboxError):
@@ -71,33 +62,6 @@ class DaemonAlreadyRunningError(SandboxError):
 
 class _ForcedStop(BaseException):
     """A second SIGTERM/SIGINT: leave now (BaseException, so no sweep swallows it)."""
-
-
-def sweep_jobs() -> dict[str, JobFunction]:
-    """The sweeps by job name, in run order; "notify" delivers the outbox."""
-    from sandbox.sweeps import JOBS
-    from sandbox.notify import notify_job
-
-    jobs = {**JOBS, "notify": notify_job}
-    ordered = [name for name in JOB_ORDER if name in jobs]
-    return {name: jobs[name] for name in ordered + sorted(set(jobs) - set(ordered))}
-
-
-def select_jobs(requested: list[str] | tuple[str, ...] | None, known: list[str]) -> list[str]:
-    if not requested:
-        return list(known)
-    unknown = [name for name in requested if name not in known]
-    if unknown:
-        raise UsageError(f"unknown job {unknown[0]!r}; jobs: {', '.join(known)}")
-    return [name for name in known if name in requested]  # run order, each once
-
-
-def job_intervals(settings: Settings, names: list[str]) -> dict[str, timedelta]:
-    intervals = {}
-    for name in names:
-        key = INTERVAL_KEYS.get(name, f"{name}_interval")
-        intervals[name] = parse_duration(getattr(settings.daemon, key, "1h"), f"[daemon] {key}")
-    return intervals
 
 
 def is_database_loss(exc: BaseException) -> bool:
@@ -109,30 +73,27 @@ def is_database_loss(exc: BaseException) -> bool:
 class Daemon:
     """Runs jobs against one App, counts them, and knows when to stop."""
 
-    def __init__(self, app: App, *, notifier: Notifier | None = None, metrics: Metrics | None = None,
-                 jobs: dict[str, JobFunction] | None = None):
+    def __init__(self, app: App, *, metrics: Metrics | None = None):
         self.app = app
         self.metrics = metrics or Metrics()
-        self.notifier = notifier or build_notifier(app.settings.notify)
-        self.jobs = jobs if jobs is not None else sweep_jobs()
         self.stop_event = threading.Event()
         self.scheduler = None
         self._running: dict[str, int] = {}
         self._idle = threading.Condition()
         self._serving = False
+        self._stranded = False  # a job cut off by a lost database left its leases behind
 
     # -- one job -------------------------------------------------------------------------
 
     def run_job(self, name: str) -> SweepResult:
         """Run one job; never raises for a failing sweep, the result says it failed."""
+        [job] = select_jobs([name])
         started = time.monotonic()
         crashed = False
         with self._tracking(name):
             try:
-                if name == "notify":
-                    result = deliver_notifications(self.app, self.notifier, stop=self.stop_event.is_set)
-                else:  # sweeps check the flag between sandboxes and hand back unstarted leases
-                    result = self.jobs[name](self.app, stop=self.stop_event.is_set)
+                # Jobs check the flag between items and hand back what they have not started.
+                result = job.load()(self.app, stop=self.stop_event.is_set)
             except Exception as exc:  # noqa: BLE001 - a failed run is counted and retried next time
                 crashed = True
                 message = _describe(exc)
@@ -140,6 +101,7 @@ class Daemon:
                 if is_database_loss(exc):
                     # The engine pings pooled connections before use, so the next run reconnects
                     # once the server is back; leases make the interrupted item resumable.
+                    self._stranded = True
                     log.error("job_failed job=%s reason=database_unavailable retry=next_run error=%r",
                               name, message)
                 else:
@@ -231,6 +193,11 @@ class Daemon:
     @contextmanager
     def _tracking(self, name: str) -> Iterator[None]:
         with self._idle:
+            if self._stranded and not self._running:
+                # With no job running every lease of this worker is a stranded one: hand them
+                # back now rather than after [daemon] lease. Under the lock, so no job claims
+                # a sandbox meanwhile.
+                self.release_leases()
             self._running[name] = self._running.get(name, 0) + 1
         try:
             yield
@@ -255,15 +222,17 @@ class Daemon:
 
     def release_leases(self) -> int:
         """Hand back every sandbox this worker still holds, so others need not wait the lease out."""
+        mine = Sandbox.lease_owner.startswith(f"{self.app.worker_id}:", autoescape=True)  # see steps.Lease
         try:
             with self.app.session() as session:
                 count = session.execute(
-                    update(Sandbox).where(Sandbox.lease_owner == self.app.worker_id)
+                    update(Sandbox).where(mine)
                     .values(lease_owner=None, lease_until=None)
                     .execution_options(synchronize_session=False)).rowcount
         except Exception as exc:  # noqa: BLE001 - the lease then simply runs out
             log.warning("lease_release_failed error=%r", _describe(exc))
             return 0
+        self._stranded = False
         if count:
             log.info("leases_released count=%d worker=%s", count, self.app.worker_id)
         return count
@@ -281,12 +250,11 @@ def run_daemon(settings: Settings, *, once: bool = False, jobs: list[str] | tupl
                clock: Clock | None = None, out: IO[str] | None = None) -> int:
     """`sandbox daemon [--once] [--job NAME ...]`; returns the exit code."""
     out = out or sys.stdout
-    functions = sweep_jobs()
-    names = select_jobs(jobs, list(functions))
-    intervals = {} if once else job_intervals(settings, names)
+    selected = select_jobs(jobs)
+    build_notifier(settings.notify)  # a bad [notify] section stops the daemon here, not at each delivery
     with _stderr_logging(), _database_lock(settings.database_url()):
         app = build_app(settings, clock=clock)
-        daemon = Daemon(app, jobs=functions)
+        daemon = Daemon(app)
         server = None
         finished = True
         try:
@@ -294,11 +262,12 @@ def run_daemon(settings: Settings, *, once: bool = False, jobs: list[str] | tupl
                 server = MetricsServer(daemon.metrics, daemon.health, settings.daemon.metrics_port).start()
             with _signals(daemon):
                 if once:
-                    results = daemon.run_once(names)
+                    results = daemon.run_once([job.name for job in selected])
                     for result in results:
                         print(result.summary(), file=out, flush=True)
                     return 0 if all(r.ok for r in results) else 1
-                finished = daemon.serve(intervals)
+                finished = daemon.serve({job.name: getattr(settings.daemon, job.interval_key)
+                                         for job in selected})
                 return 0
         except _ForcedStop:
             finished = daemon.wait_idle(0)  # in --once the job ran in this thread and is over

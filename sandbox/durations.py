@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
+from typing import NamedTuple
 
 from sandbox.errors import UsageError
 
@@ -21,6 +22,19 @@ def parse_duration(text: str, what: str = "duration") -> timedelta:
     if seconds > 3650 * 86400:
         raise UsageError(f"{what} {text!r} is longer than ten years")
     return timedelta(seconds=seconds)
+
+
+class LabelledDuration(NamedTuple):
+    """A duration with the text it was written as: [daemon] warn_before's "3d" names the
+    warning's milestone and appears in the notice, so it stays what the operator wrote
+    ("72h" is not turned into "3d")."""
+
+    label: str
+    delta: timedelta
+
+    @classmethod
+    def parse(cls, text: str, what: str = "duration") -> "LabelledDuration":
+        return cls(text, parse_duration(text, what))
 
 
 def format_duration(delta: timedelta) -> str:

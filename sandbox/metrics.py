@@ -14,10 +14,12 @@ from typing import Callable
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+from sandbox.jobs import JOB_NAMES
 from sandbox.sweeps.base import SweepResult
 
 log = logging.getLogger("sandbox.metrics")
 
+OUTCOMES = ("ok", "failed", "skipped")
 # Sweeps range from milliseconds (nothing due) to many minutes (CreateAccount waits).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -39,6 +41,13 @@ class Metrics:
         self.last_success = Gauge("sandbox_sweep_last_success_timestamp_seconds",
                                   "Unix time at the end of the job's last run without failures.",
                                   ["job"], registry=self.registry)
+        # Every job's series exist from the start, so a job that never succeeded shows its
+        # last success at 0 (an alert on its age fires) instead of no series at all.
+        for job in JOB_NAMES:
+            for metric in (self.duration, self.due, self.done, self.failures, self.last_success):
+                metric.labels(job)
+            for outcome in OUTCOMES:
+                self.runs.labels(job, outcome)
 
     def observe(self, result: SweepResult, seconds: float, *, crashed: bool = False) -> None:
         job = result.job

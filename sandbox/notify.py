@@ -30,11 +30,9 @@ from typing import Callable, Protocol
 from sqlalchemy import or_, select, update
 
 from sandbox.config import NotifySettings
-from sandbox.durations import parse_duration
 from sandbox.errors import ConfigError, SandboxError
 from sandbox.models import Notification
 from sandbox.service.app import App
-from sandbox.service.steps import lease_length
 from sandbox.sweeps.base import SweepResult
 
 log = logging.getLogger("sandbox.notify")
@@ -157,7 +155,8 @@ def build_notifier(settings: NotifySettings) -> Notifier:
 
 def deliver_notifications(app: App, notifier: Notifier | None = None, *, limit: int = 100,
                           stop: Callable[[], bool] | None = None) -> SweepResult:
-    """Send due outbox rows; a failure reschedules the row, it never raises for one row.
+    """The "notify" job: send due outbox rows (by the back end [notify] names, unless given
+    one); a failure reschedules the row, it never raises for one row.
 
     `stop`, checked between rows, hands the rows not yet sent back to the queue (the
     daemon passes its SIGTERM flag).
@@ -188,16 +187,11 @@ def deliver_notifications(app: App, notifier: Notifier | None = None, *, limit: 
     return result
 
 
-def notify_job(app: App) -> SweepResult:
-    """The daemon's "notify" job with the back end [notify] names."""
-    return deliver_notifications(app, build_notifier(app.settings.notify))
-
-
 # ---- the outbox rows ------------------------------------------------------------------
 
 def _claim(app: App, limit: int) -> list[tuple[Message, datetime]]:
     now = app.now()
-    token = now + lease_length(app)  # the new next_attempt_at marks the row as ours
+    token = now + app.settings.daemon.lease  # the new next_attempt_at marks the row as ours
     query = (
         select(Notification)
         .where(Notification.delivered_at.is_(None), Notification.failed_at.is_(None),
@@ -262,8 +256,7 @@ def _release(app: App, claimed: list[tuple[Message, datetime]]) -> None:
 
 def backoff(app: App, attempts: int) -> timedelta:
     """retry_backoff after the first failure, doubling after each further one."""
-    base = parse_duration(app.settings.daemon.retry_backoff, "[daemon] retry_backoff")
-    return min(base * (2 ** min(max(attempts - 1, 0), 16)), MAX_BACKOFF)
+    return min(app.settings.daemon.retry_backoff * (2 ** min(max(attempts - 1, 0), 16)), MAX_BACKOFF)
 
 
 def _one_line(value: object) -> str:

@@ -1,43 +1,107 @@
-"""The database side of a provider's StepStore, and the lease that keeps one worker per sandbox."""
+"""The lease that keeps one worker per sandbox, and the database side of a provider's StepStore."""
 
 from __future__ import annotations
 
 import logging
-import os
-import signal
+import secrets
 from contextlib import contextmanager
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Callable, Iterator
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import or_, update
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, select
 
-from sandbox.durations import parse_duration
 from sandbox.errors import ConcurrentUpdateError
 from sandbox.models import Credential, Sandbox
 from sandbox.service.app import App
 
 log = logging.getLogger("sandbox.steps")
 
-# Fault injection for the crash tests: after committing this step key the process kills
-# itself with SIGKILL, exactly as an OOM kill or a node loss would.
-CRASH_AFTER_ENV = "SANDBOX_FAULT_CRASH_AFTER"
+
+@dataclass(frozen=True)
+class Lease:
+    """One claim of one sandbox, handed to the work it is for and released once.
+
+    `owner` is what the row's lease_owner holds while the claim lasts: "<worker id>:<random
+    token>". Writes are fenced by the claim, not by the worker, so a thread whose lease ran
+    out writes nothing over the claim that took its place, even one of its own process.
+    """
+
+    sandbox_id: str
+    owner: str
+
+
+def new_owner(app: App) -> str:
+    # lease_owner holds 80 characters: a host name of 64, a pid and this token fit.
+    return f"{app.worker_id}:{secrets.token_hex(4)}"
+
+
+def no_live_lease(now: datetime) -> ColumnElement:
+    """Nobody holds the sandbox, or the holder's lease ran out (it died, say)."""
+    return or_(Sandbox.lease_owner.is_(None), Sandbox.lease_until < now)
+
+
+def claim(app: App, sandbox_id: str) -> Lease | None:
+    """The sandbox's lease, or None while anyone (this worker too) holds a live one."""
+    now = app.now()
+    owner = new_owner(app)
+    with app.session() as session:
+        taken = session.execute(
+            update(Sandbox)
+            .where(Sandbox.id == sandbox_id, no_live_lease(now))
+            .values(lease_owner=owner, lease_until=now + app.settings.daemon.lease)
+            .execution_options(synchronize_session=False)
+        ).rowcount
+    return Lease(sandbox_id, owner) if taken == 1 else None
+
+
+def release(app: App, *leases: Lease) -> None:
+    """Hand leases back; one that ran out and was taken over meanwhile stays its successor's."""
+    with app.session() as session:
+        for lease in leases:
+            session.execute(
+                update(Sandbox)
+                .where(Sandbox.id == lease.sandbox_id, Sandbox.lease_owner == lease.owner)
+                .values(lease_owner=None, lease_until=None)
+                .execution_options(synchronize_session=False)
+            )
+
+
+@contextmanager
+def leased(app: App, sandbox_id: str, lease: Lease | None = None) -> Iterator[Lease]:
+    """The sandbox's lease for the block: `lease` when the caller (a sweep) holds it and
+    releases it itself, else one claimed here and released after the block."""
+    if lease is not None:
+        yield lease
+        return
+    lease = claim(app, sandbox_id)
+    if lease is None:
+        raise ConcurrentUpdateError(
+            f"sandbox {sandbox_id} is being worked on by another process; try again in a few minutes"
+        )
+    try:
+        yield lease
+    finally:
+        release(app, lease)
 
 
 class DbStepStore:
     """Each put commits before returning, so the next step starts from durable ground.
 
     The worker holding the sandbox's lease is the only writer of its progress and
-    credentials, so both are read once, here, and each put is one write: progress as a
-    whole with the lease renewed, fenced by the lease so a worker that lost it cannot
-    overwrite its successor's steps.
+    credentials, so both are read once, here, and each put is one transaction that renews
+    the lease, fenced by it: a worker that lost the lease cannot overwrite its successor's
+    steps. A store opened without a lease (to read credentials) cannot write.
     """
 
     def __init__(self, app: App, sandbox_id: str, on_progress: Callable[[str], None] | None = None,
-                 *, session: Session | None = None):
+                 *, lease: Lease | None = None, session: Session | None = None):
         self.app = app
         self.sandbox_id = sandbox_id
         self.on_progress = on_progress
+        self.lease = lease
         if session is None:
             with app.session() as session:
                 self._load(session)
@@ -57,18 +121,9 @@ class DbStepStore:
     def put(self, key: str, value: Any) -> None:
         progress = {**self._progress, key: value}
         with self.app.session() as session:
-            written = session.execute(
-                update(Sandbox)
-                .where(Sandbox.id == self.sandbox_id, Sandbox.lease_owner == self.app.worker_id)
-                .values(progress=progress, lease_until=self.app.now() + lease_length(self.app))
-                .execution_options(synchronize_session=False)).rowcount
-        if written != 1:
-            raise ConcurrentUpdateError(f"sandbox {self.sandbox_id} was taken over by another worker "
-                                        f"(this one's lease ran out) before step {key} was saved")
+            self._renew_lease(session, f"step {key}", progress=progress)
         self._progress = progress
         log.info("step_done sandbox=%s step=%s", self.sandbox_id, key)
-        if os.environ.get(CRASH_AFTER_ENV) == key:
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def get_secret(self, member_email: str, name: str) -> str | None:
         ciphertext = self._ciphertexts.get((member_email, name))
@@ -77,6 +132,7 @@ class DbStepStore:
     def put_secret(self, member_email: str, name: str, value: str) -> None:
         ciphertext = self.app.vault.encrypt(value)
         with self.app.session() as session:
+            self._renew_lease(session, f"secret {name}")
             if (member_email, name) in self._ciphertexts:
                 session.execute(
                     update(Credential)
@@ -89,55 +145,20 @@ class DbStepStore:
                                        ciphertext=ciphertext, created_at=self.app.now()))
         self._ciphertexts[(member_email, name)] = ciphertext
         log.info("secret_stored sandbox=%s member=%s name=%s", self.sandbox_id, member_email, name)
-        if os.environ.get(CRASH_AFTER_ENV) == f"secret:{name}":
-            os.kill(os.getpid(), signal.SIGKILL)
 
     def progress(self, message: str) -> None:
         log.info("progress sandbox=%s message=%r", self.sandbox_id, message)
         if self.on_progress:
             self.on_progress(message)
 
-
-def lease_length(app: App) -> timedelta:
-    return parse_duration(app.settings.daemon.lease, "[daemon] lease")
-
-
-def claim(app: App, sandbox_id: str) -> bool:
-    """Take the sandbox's lease unless another live worker holds it."""
-    now = app.now()
-    with app.session() as session:
-        result = session.execute(
+    def _renew_lease(self, session: Session, what: str, **values: Any) -> None:
+        """Renew the lease (writing `values` with it) in the put's transaction, or refuse the put."""
+        renewed = self.lease is not None and session.execute(
             update(Sandbox)
-            .where(Sandbox.id == sandbox_id, or_(
-                Sandbox.lease_owner.is_(None), Sandbox.lease_until < now,
-                Sandbox.lease_owner == app.worker_id))
-            .values(lease_owner=app.worker_id, lease_until=now + lease_length(app))
-            .execution_options(synchronize_session=False)
-        )
-        return result.rowcount == 1
+            .where(Sandbox.id == self.sandbox_id, Sandbox.lease_owner == self.lease.owner)
+            .values(lease_until=self.app.now() + self.app.settings.daemon.lease, **values)
+            .execution_options(synchronize_session=False)).rowcount == 1
+        if not renewed:
+            raise ConcurrentUpdateError(f"sandbox {self.sandbox_id} was taken over by another worker "
+                                        f"(this one's lease ran out, or it held none) before {what} was saved")
 
-
-def release(app: App, sandbox_id: str) -> None:
-    with app.session() as session:
-        session.execute(
-            update(Sandbox)
-            .where(and_(Sandbox.id == sandbox_id, Sandbox.lease_owner == app.worker_id))
-            .values(lease_owner=None, lease_until=None)
-            .execution_options(synchronize_session=False)
-        )
-
-
-@contextmanager
-def leased(app: App, sandbox_id: str, *, held: bool = False) -> Iterator[None]:
-    """Hold the sandbox's lease for the block; `held`: the caller (a sweep) already does."""
-    if held:
-        yield
-        return
-    if not claim(app, sandbox_id):
-        raise ConcurrentUpdateError(
-            f"sandbox {sandbox_id} is being worked on by another process; try again in a few minutes"
-        )
-    try:
-        yield
-    finally:
-        release(app, sandbox_id)

@@ -15,13 +15,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
-from sqlalchemy import or_, select, text, update
+from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ColumnElement
 
 from sandbox.models import Sandbox
 from sandbox.service.app import App
-from sandbox.service.steps import lease_length
+from sandbox.service.steps import Lease, new_owner, no_live_lease
 
 
 @dataclass
@@ -96,17 +96,18 @@ def exclusive(app: App, job: str) -> Iterator[bool]:
                     pass
 
 
-def claim_due(app: App, *conditions: ColumnElement, limit: int = 100, after: str | None = None) -> list[str]:
+def claim_due(app: App, *conditions: ColumnElement, limit: int = 100, after: str | None = None) -> list[Lease]:
     """Lease up to `limit` sandboxes matching `conditions` whose lease is free or expired,
     the longest-waiting first; with `after`, in id order past that id (keyset paging: the
     statement stays the same size however many a pass has claimed before).
 
     The SELECT skips rows other replicas have locked this instant, and the lease written
-    in the same transaction keeps them away once it commits.
+    in the same transaction keeps them away once it commits (other threads of this
+    process too: a live lease is nobody's to take). The leases share one owner token.
     """
     now = app.now()
-    free = or_(Sandbox.lease_owner.is_(None), Sandbox.lease_until < now, Sandbox.lease_owner == app.worker_id)
-    query = select(Sandbox.id).where(free, *conditions)
+    owner = new_owner(app)
+    query = select(Sandbox.id).where(no_live_lease(now), *conditions)
     if after is None:
         query = query.order_by(Sandbox.next_attempt_at, Sandbox.id)
     else:
@@ -119,6 +120,6 @@ def claim_due(app: App, *conditions: ColumnElement, limit: int = 100, after: str
         if ids:
             session.execute(
                 update(Sandbox).where(Sandbox.id.in_(ids))
-                .values(lease_owner=app.worker_id, lease_until=now + lease_length(app))
+                .values(lease_owner=owner, lease_until=now + app.settings.daemon.lease)
                 .execution_options(synchronize_session=False))
-    return ids
+    return [Lease(sandbox_id, owner) for sandbox_id in ids]

@@ -260,10 +260,19 @@ def write_config(path, db_url: str, aws_url: str = DEAD_URL, gcp_url: str = DEAD
     return path
 
 
-def daemon_command(config, *args: str) -> list[str]:
+def sandbox_command(*args: str, crash_after: str | None = None) -> list[str]:
+    """The real command; `crash_after` a step: SIGKILLed once it is saved (tests/faults/crashing_cli.py)."""
     import sys
 
-    return [sys.executable, str(ROOT / "cli.py"), "--config", str(config), "daemon", *args]
+    from tests.faults import crashing_cli
+
+    if crash_after:
+        return crashing_cli.command(crash_after, *args)
+    return [sys.executable, str(ROOT / "cli.py"), *args]
+
+
+def daemon_command(config, *args: str, crash_after: str | None = None) -> list[str]:
+    return sandbox_command("--config", str(config), "daemon", *args, crash_after=crash_after)
 
 
 def clean_env(**extra: str) -> dict[str, str]:

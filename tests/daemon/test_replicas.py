@@ -102,7 +102,7 @@ def test_two_replicas_provision_each_sandbox_exactly_once(db_url, make_app, fast
 def test_database_lost_mid_sweep_is_logged_retried_and_nothing_doubles(db_url, make_app, fast_templates,
                                                                          aws_url, caplog):
     app = make_app(aws_url=aws_url, quotas={"max_live_per_user": 0},
-                   templates={"dirs": [str(fast_templates)]}, daemon={"aws_concurrency": 2})
+                   templates={"dirs": [str(fast_templates)]}, aws={"concurrency": 2})
     bootstrap(app, ADMIN, ["aws"])
     ids = request_many(app, 10)
     database = app.engine.url.database

@@ -11,7 +11,6 @@ from __future__ import annotations
 import copy
 import json
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +20,7 @@ from sqlalchemy.engine import make_url
 from sandbox.config import Settings, parse_settings
 from sandbox.secrets import generate_key
 from tests.conftest import ADMIN, ALICE
-from tests.daemon.conftest import clean_env  # noqa: F401  (the faults tests import it from here)
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.daemon.conftest import clean_env, sandbox_command  # the faults tests import clean_env from here
 
 # The cheapest AWS sandbox (one IAM user with a console password; no budget, no key,
 # no policy): for tests about who does the work rather than what the work builds.
@@ -52,10 +49,12 @@ def raw_config(db_url: str, aws_url: str, gcp_url: str, **overrides: dict[str, A
         "identity": {"email": ALICE.email, "department": "engineering"},
         "admin": {"users": [ADMIN.email]},
         "quotas": {"max_live_per_user": 0},
-        "aws": {"endpoint_url": aws_url, "poll_seconds": 0.01, "poll_timeout_seconds": 10, "max_attempts": 1},
+        "aws": {"endpoint_url": aws_url, "poll_seconds": 0.01, "poll_timeout_seconds": 10, "max_attempts": 1,
+                "concurrency": 1},
         "gcp": {"endpoint": gcp_url, "organization": DEFAULT_ORGANIZATION,
-                "billing_account": DEFAULT_BILLING_ACCOUNT, "poll_seconds": 0.01, "max_attempts": 2},
-        "daemon": {"retry_backoff": "1m", "aws_concurrency": 1, "gcp_concurrency": 1},
+                "billing_account": DEFAULT_BILLING_ACCOUNT, "poll_seconds": 0.01, "max_attempts": 2,
+                "concurrency": 1},
+        "daemon": {"retry_backoff": "1m"},
         "departments": {"engineering": {"aws_ou": "engineering", "gcp_folder": "engineering"}},
     }
     for section, values in overrides.items():
@@ -108,12 +107,12 @@ class Stack:
         other.settings = parse_settings(copy.deepcopy(raw), str(other.config))
         return other
 
-    def command(self, *args: str) -> list[str]:
-        return [sys.executable, str(ROOT / "cli.py"), "--config", str(self.config), *args]
+    def command(self, *args: str, crash_after: str | None = None) -> list[str]:
+        return sandbox_command("--config", str(self.config), *args, crash_after=crash_after)
 
-    def cli(self, *args: str, timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(self.command(*args), capture_output=True, text=True, timeout=timeout,
-                              env=clean_env(**env), cwd=self.folder)
+    def cli(self, *args: str, timeout: float = 120, crash_after: str | None = None) -> subprocess.CompletedProcess:
+        return subprocess.run(self.command(*args, crash_after=crash_after), capture_output=True, text=True,
+                              timeout=timeout, env=clean_env(), cwd=self.folder)
 
     def close(self) -> None:
         for application in self._apps:
@@ -131,11 +130,11 @@ def _stacks(folder: Path, database_url: str, aws_url: str, gcp_url: str, templat
     """A factory of Stacks on one database and the session's clouds, and their cleanup."""
     stacks: list[Stack] = []
 
-    def build(*, aws: str | None = None, **sections: dict[str, Any]) -> Stack:
+    def build(*, aws_endpoint: str | None = None, **sections: dict[str, Any]) -> Stack:
         sections.setdefault("templates", {"dirs": [str(templates)]})
         stack_folder = folder / f"stack{len(stacks)}"
         stack_folder.mkdir()
-        stacks.append(Stack(stack_folder, raw_config(database_url, aws or aws_url, gcp_url, **sections)))
+        stacks.append(Stack(stack_folder, raw_config(database_url, aws_endpoint or aws_url, gcp_url, **sections)))
         return stacks[-1]
 
     return build, stacks
@@ -143,7 +142,7 @@ def _stacks(folder: Path, database_url: str, aws_url: str, gcp_url: str, templat
 
 @pytest.fixture
 def make_stack(tmp_path, db_url, aws_url, gcp_url, fast_templates):
-    """make_stack(aws=url, **sections) -> Stack on this test's database (SQLite, then PostgreSQL)."""
+    """make_stack(aws_endpoint=url, **sections) -> Stack on this test's database (SQLite, then PostgreSQL)."""
     build, stacks = _stacks(tmp_path, db_url, aws_url, gcp_url, fast_templates)
     yield build
     for stack in stacks:
@@ -190,6 +189,5 @@ def _no_machine_aws_credentials(monkeypatch):
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials")
     monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent/config")
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    monkeypatch.delenv("SANDBOX_FAULT_CRASH_AFTER", raising=False)
     monkeypatch.delenv("SANDBOX_SECRET_KEY", raising=False)
     monkeypatch.delenv("SANDBOX_DEBUG", raising=False)

@@ -33,7 +33,7 @@ def requested(stack, provider: str, template: str):
 
 def test_aws_throttling_bursts_and_500s_are_retried_with_backoff_then_active(make_stack, aws_proxy, aws_url):
     # [aws] max_attempts = 1: botocore's standard mode retries each call once, with jittered backoff.
-    app, clock, sandbox_id = requested(make_stack(aws=aws_proxy.url), "aws", "aws-individual")
+    app, clock, sandbox_id = requested(make_stack(aws_endpoint=aws_proxy.url), "aws", "aws-individual")
     aws_proxy.fail("CreateAccount", "TooManyRequestsException", "Rate exceeded")
     aws_proxy.fail("MoveAccount", "ServiceException", "We encountered an internal error.", status=500)
     aws_proxy.fail("CreateUser", "Throttling", "Rate exceeded")  # IAM: the query protocol's XML error
@@ -67,7 +67,7 @@ def test_aws_throttling_bursts_and_500s_are_retried_with_backoff_then_active(mak
 
 def test_aws_access_denied_fails_with_the_clouds_reason_and_an_admin_retry_resumes(
         make_stack, aws_proxy, aws_url):
-    app, _clock, sandbox_id = requested(make_stack(aws=aws_proxy.url), "aws", "aws-individual")
+    app, _clock, sandbox_id = requested(make_stack(aws_endpoint=aws_proxy.url), "aws", "aws-individual")
     aws_proxy.fail("MoveAccount", "AccessDeniedException", "You don't have permissions to access this resource.")
 
     result = provision_due(app)
@@ -91,7 +91,7 @@ def test_aws_access_denied_fails_with_the_clouds_reason_and_an_admin_retry_resum
 
 def test_aws_create_account_failed_email_exists_fails_with_that_reason(make_stack, aws_proxy, aws_url):
     """moto cannot fail a CreateAccount; the proxy answers the request and its status as AWS does."""
-    app, _clock, sandbox_id = requested(make_stack(aws=aws_proxy.url), "aws", "aws-individual")
+    app, _clock, sandbox_id = requested(make_stack(aws_endpoint=aws_proxy.url), "aws", "aws-individual")
     request_id = "car-0123456789abcdef0123456789abcdef"
     aws_proxy.reply("CreateAccount", lambda body: {"CreateAccountStatus": {
         "Id": request_id, "AccountName": body["AccountName"], "State": "IN_PROGRESS"}})
@@ -115,7 +115,7 @@ def test_aws_create_account_failed_email_exists_fails_with_that_reason(make_stac
 
 def test_aws_close_quota_keeps_deleting_and_the_expiry_sweep_closes_it_once_the_quota_clears(
         make_stack, aws_proxy, aws_url):
-    app, clock, sandbox_id = requested(make_stack(aws=aws_proxy.url), "aws", "aws-individual")
+    app, clock, sandbox_id = requested(make_stack(aws_endpoint=aws_proxy.url), "aws", "aws-individual")
     assert provision_due(app).done == 1
     account = checks.sandbox(app, sandbox_id).cloud_id
     aws_proxy.fail("CloseAccount", "ConstraintViolationException",
@@ -202,7 +202,7 @@ def test_aws_create_account_answer_lost_then_retried_adopts_the_account_it_made(
     """A 500 after CreateAccount did its work: botocore sends it again, and AWS (which, unlike
     moto, refuses a second account with the same root e-mail, emulated here by the proxy)
     answers FAILED / EMAIL_ALREADY_EXISTS. The account is ours: the sandbox adopts it."""
-    app, _clock, sandbox_id = requested(make_stack(aws=aws_proxy.url), "aws", "aws-individual")
+    app, _clock, sandbox_id = requested(make_stack(aws_endpoint=aws_proxy.url), "aws", "aws-individual")
     refused: set[str] = set()
 
     def unique_email(body):

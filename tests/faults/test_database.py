@@ -73,7 +73,7 @@ def lost_database(caplog) -> int:
 
 def test_restart_during_a_provisioning_sweep_fails_it_and_a_later_sweep_recovers_alone(
         make_pg_stack, pg_proxy, aws_url, cut_at_step, caplog):
-    stack = make_pg_stack(daemon={"aws_concurrency": 2})
+    stack = make_pg_stack(aws={"concurrency": 2})
     direct = stack.app()  # arranges and inspects, straight to PostgreSQL
     bootstrap(direct, ADMIN, ["aws"])
     ids = [request_sandbox(direct, ALICE, "fast")["id"] for _ in range(4)]

@@ -22,7 +22,8 @@ def test_batches_are_claimed_past_the_last_one_with_statements_of_one_size(make_
     handled = []
     event.listen(app.engine, "before_cursor_execute", seen)
     try:
-        each_due(app, SweepResult("test"), [Sandbox.state == "requested"], handled.append, batch=5)
+        each_due(app, SweepResult("test"), [Sandbox.state == "requested"],
+                 lambda lease: handled.append(lease.sandbox_id), batch=5)
     finally:
         event.remove(app.engine, "before_cursor_execute", seen)
 

@@ -21,7 +21,7 @@ def load(app, sandbox_id) -> Sandbox:
 
 
 def test_queue_waits_for_approval_then_provisions_many_in_parallel(make_app, gcp):
-    app = make_app(quotas={"max_live_per_user": 10}, daemon={"gcp_concurrency": 2})
+    app = make_app(quotas={"max_live_per_user": 10}, gcp={"concurrency": 2})
     group = request_sandbox(app, ALICE, "gcp-group", members=[BOB.email])["id"]
     singles = [request_sandbox(app, who, "gcp-individual")["id"] for who in (ALICE, BOB, ALICE, BOB)]
 

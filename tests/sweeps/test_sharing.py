@@ -1,12 +1,12 @@
-"""Sweeps sharing one daemon process: a sandbox another sweep thread holds is skipped,
-and a shutdown request stops a sweep between sandboxes, leases handed back."""
+"""Sweeps sharing one daemon process: a sandbox another sweep thread of the same worker
+holds is skipped, and a shutdown request stops a sweep between sandboxes, leases handed back."""
 
 from datetime import timedelta
 
 from sandbox.models import Sandbox
 from sandbox.service import request_sandbox
+from sandbox.service.steps import claim, release
 from sandbox.sweeps import expire_due
-from sandbox.sweeps.common import _drop_from_hand, take_in_hand
 from tests.conftest import ALICE
 from tests.sweeps.conftest import rows, run
 
@@ -21,12 +21,13 @@ def test_a_sandbox_in_another_sweep_threads_hands_is_left_to_it(bootstrapped, cl
     run(app, "provision")
     clock.advance(timedelta(days=1))
 
-    assert take_in_hand(app, [sandbox_id]) == [sandbox_id]  # as the budget sweep's thread would
-    try:
-        assert run(app, "expiry").due == 0
-        assert states(app)[sandbox_id][0] == "active"
-    finally:
-        _drop_from_hand(app, sandbox_id)
+    lease = claim(app, sandbox_id)  # as the budget sweep's thread would, with the same worker id
+    assert lease is not None and lease.owner.startswith(f"{app.worker_id}:")
+    assert claim(app, sandbox_id) is None  # a lease is nobody else's, this worker's other threads included
+    assert run(app, "expiry").due == 0
+    assert states(app)[sandbox_id] == ("active", lease.owner)
+
+    release(app, lease)
     assert run(app, "expiry").done == 1
     assert states(app)[sandbox_id] == ("frozen", None)
 
