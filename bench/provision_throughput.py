@@ -5,7 +5,7 @@
 
 For each provider, --count requested sandboxes go through one provisioning pass of the
 daemon (Daemon.run_job("provision"), what `sandbox daemon` runs) with
-[daemon] aws_concurrency / gcp_concurrency 1 and then 8, against moto and the GCP emulator
+[aws] and [gcp] concurrency 1 and then 8, against moto and the GCP emulator
 in their own processes. --latency-ms adds that much to every cloud API call, like a real
 cloud's round trip: the GCP emulator's own latency_ms setting, and for moto a proxy that
 sleeps before forwarding each request (bench/_clouds.py). Long-running operations are
@@ -47,7 +47,7 @@ def run_pass(url: str, aws: CloudProcess, gcp: CloudProcess, provider: str, conc
     from sandbox.service import build_app
 
     settings = c.bench_settings(url, aws.url, gcp.url,
-                                daemon={"aws_concurrency": concurrency, "gcp_concurrency": concurrency})
+                                aws={"concurrency": concurrency}, gcp={"concurrency": concurrency})
     app = build_app(settings)
     now = datetime.now(timezone.utc)
     seeds = [c.Seed(provider, f"{tag}{i:04d}@example.com", "requested", now - timedelta(minutes=1),

@@ -8,7 +8,7 @@ from expiry, frozen in their grace period, awaiting approval, denied, failed). T
 of the daemon (Daemon.run_job, exactly what `sandbox daemon` runs) are measured:
 
   provision  the 1% are `requested` (half AWS, half GCP): each gets an account / project
-             in moto / the GCP emulator ([daemon] aws_concurrency 4, gcp_concurrency 8);
+             in moto / the GCP emulator ([aws] concurrency 4, [gcp] concurrency 8);
   expiry     those same sandboxes, now active, are made due: half expired (frozen: access
              revoked in the cloud), half inside the 1-day warning window (warned: DB only).
 

@@ -122,6 +122,12 @@ class AwsEmulator:
 
 def serve_forever(host: str = "127.0.0.1", port: int = 5000) -> None:
     """Run the emulator in the foreground until Ctrl-C (for `sandbox emulator aws`)."""
+    from importlib.util import find_spec
+
+    from sandbox.errors import ConfigError
+
+    if find_spec("moto") is None:
+        raise ConfigError("the AWS emulator needs moto: pip install 'sandbox-cloud[emulators]'")
     emulator = AwsEmulator(host, port)
     url = emulator.start()
     print(f"AWS emulator (moto) listening on {url}", flush=True)

@@ -15,6 +15,8 @@ from typing import Any
 
 import click
 
+from sandbox.jobs import JOB_NAMES
+
 OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
                       show_default=True, help="Table for people, JSON for scripts.")
 
@@ -331,8 +333,8 @@ def admin():
 
 
 @admin.command(name="bootstrap")
-@click.option("--provider", "providers", multiple=True, type=click.Choice(["aws", "gcp"]),
-              help="Only this cloud (default: both).")
+@click.option("--provider", "providers", multiple=True, metavar="CLOUD",
+              help="Only this cloud (default: every enabled one).")
 @pass_ctx
 def admin_bootstrap(ctx, providers):
     """Create the OUs and folders the config names (idempotent)."""
@@ -452,34 +454,15 @@ def db_upgrade(ctx):
 
 # ---- local emulators -----------------------------------------------------------------
 
-@main.group()
-def emulator():
-    """Local stand-ins for the clouds (no account needed)."""
-
-
-@emulator.command(name="aws")
+@main.command()
+@click.argument("cloud")
 @click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=5000, show_default=True, type=click.IntRange(0, 65535))
-def emulator_aws(host, port):
-    """Run a moto server in the foreground."""
-    from importlib.util import find_spec
+@click.option("--port", type=click.IntRange(0, 65535), help="Default: the port the cloud's emulator usually takes.")
+def emulator(cloud, host, port):
+    """Run CLOUD's local stand-in in the foreground (no account needed), e.g. sandbox emulator aws."""
+    from sandbox.provider import cloud_named
 
-    from sandbox.emulators.aws import serve_forever
-    from sandbox.errors import ConfigError
-
-    if find_spec("moto") is None:
-        raise ConfigError("the AWS emulator needs moto: pip install 'sandbox-cloud[emulators]'")
-    serve_forever(host, port)
-
-
-@emulator.command(name="gcp")
-@click.option("--host", default="127.0.0.1", show_default=True)
-@click.option("--port", default=8085, show_default=True, type=click.IntRange(0, 65535))
-def emulator_gcp(host, port):
-    """Run the GCP emulator in the foreground."""
-    from sandbox.emulators.gcp import serve_forever
-
-    serve_forever(host, port)
+    cloud_named(cloud).serve_emulator(host, port)
 
 
 # ---- daemon --------------------------------------------------------------------------
@@ -487,7 +470,7 @@ def emulator_gcp(host, port):
 @main.command()
 @click.option("--once", is_flag=True, help="Run each job once and exit (cron, Kubernetes CronJob).")
 @click.option("--job", "jobs", multiple=True, metavar="NAME",
-              help="Only this job (repeatable): provision, expiry, budgets, tags, reconcile, notify.")
+              help=f"Only this job (repeatable): {', '.join(JOB_NAMES)}.")
 @pass_ctx
 def daemon(ctx, once, jobs):
     """Run the sweeps on their [daemon] intervals until SIGTERM (or once, with --once)."""

@@ -11,10 +11,12 @@ import os
 import tomllib
 from importlib import resources
 from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, get_args, get_origin, get_type_hints
 
-from sandbox.errors import ConfigError
+from sandbox.durations import LabelledDuration, parse_duration
+from sandbox.errors import ConfigError, UsageError
 
 # Package data: templates/ in a checkout, sandbox/builtin_templates/ once installed. The
 # package is installed unzipped, so its files are plain files with a path.
@@ -54,64 +56,10 @@ class TemplateSettings:
 
 
 @dataclass
-class AwsSettings:
-    endpoint_url: str = ""  # empty: real AWS
-    region: str = "us-east-1"
-    profile: str = ""
-    access_role: str = "OrganizationAccountAccessRole"
-    email_pattern: str = "aws+{name}@example.com"
-    active_ou: str = "/sandbox/active"  # relative department OUs live under it
-    frozen_ou: str = "/sandbox/frozen"
-    closed_ou: str = "/sandbox/closed"
-    max_attempts: int = 8  # botocore retries (throttling, 5xx) per call
-    poll_seconds: float = 5.0  # DescribeCreateAccountStatus interval
-    poll_timeout_seconds: float = 900.0
-    departments: dict[str, str] = field(default_factory=dict)  # filled from [departments]
-
-    def department_ou(self, department: str) -> str | None:
-        """Absolute OU path; a relative one (\"engineering\") lives under active_ou."""
-        return _join_path(self.active_ou, self.departments.get(department), absolute="/")
-
-    def managed_ous(self) -> list[str]:
-        departments = [self.department_ou(d) for d in self.departments]
-        return list(dict.fromkeys([self.active_ou, *departments, self.frozen_ou, self.closed_ou]))
-
-
-@dataclass
-class GcpSettings:
-    endpoint: str = ""  # empty: real Google APIs with Application Default Credentials
-    organization: str = "organizations/100000000001"
-    billing_account: str = ""  # billingAccounts/XXXXXX-XXXXXX-XXXXXX
-    active_folder: str = "sandbox/active"  # a path under the organization, or folders/N
-    frozen_folder: str = "sandbox/frozen"
-    poll_seconds: float = 2.0
-    poll_timeout_seconds: float = 300.0
-    max_attempts: int = 6
-    departments: dict[str, str] = field(default_factory=dict)  # filled from [departments]
-
-    def department_folder(self, department: str) -> str | None:
-        """`folders/N`, or a path from the organization; a relative one lives under active_folder."""
-        return _join_path(self.active_folder, self.departments.get(department), absolute="/")
-
-    def managed_folders(self) -> list[str]:
-        departments = [self.department_folder(d) for d in self.departments]
-        folders = [self.active_folder, *departments, self.frozen_folder]
-        return list(dict.fromkeys(f for f in folders if f))
-
-
-def _join_path(base: str, path: str | None, absolute: str) -> str | None:
-    if not path:
-        return None
-    if path.startswith(absolute) or path.startswith("folders/"):
-        return path
-    return f"{base.rstrip('/')}/{path}"
-
-
-@dataclass
 class DepartmentSettings:
-    aws_ou: str = ""
-    gcp_folder: str = ""
     groups: list[str] = field(default_factory=list)  # IdP groups whose members belong here
+    # Where the department's sandboxes live, by each cloud's placement key (aws_ou = "...").
+    locations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -162,18 +110,18 @@ class AuthSettings:
 
 @dataclass
 class DaemonSettings:
-    provision_interval: str = "30s"
-    expiry_interval: str = "5m"
-    budget_interval: str = "6h"
-    tags_interval: str = "1h"
-    reconcile_interval: str = "1h"
-    notify_interval: str = "1m"
-    warn_before: list[str] = field(default_factory=lambda: ["3d", "1d"])
-    aws_concurrency: int = 4  # Organizations allows few concurrent CreateAccount calls
-    gcp_concurrency: int = 8
+    # One `<interval_key>` per job of sandbox.jobs.JOBS (tests/core/test_config.py checks it).
+    provision_interval: timedelta = timedelta(seconds=30)
+    expiry_interval: timedelta = timedelta(minutes=5)
+    budget_interval: timedelta = timedelta(hours=6)
+    tags_interval: timedelta = timedelta(hours=1)
+    reconcile_interval: timedelta = timedelta(hours=1)
+    notify_interval: timedelta = timedelta(minutes=1)
+    warn_before: list[LabelledDuration] = field(default_factory=lambda: [
+        LabelledDuration("3d", timedelta(days=3)), LabelledDuration("1d", timedelta(days=1))])
     max_attempts: int = 5
-    retry_backoff: str = "1m"
-    lease: str = "15m"
+    retry_backoff: timedelta = timedelta(minutes=1)
+    lease: timedelta = timedelta(minutes=15)
     metrics_port: int = 0  # 0: no HTTP endpoint
 
 
@@ -198,11 +146,10 @@ class Settings:
     admin: AdminSettings = field(default_factory=AdminSettings)
     quotas: QuotaSettings = field(default_factory=QuotaSettings)
     templates: TemplateSettings = field(default_factory=TemplateSettings)
-    aws: AwsSettings = field(default_factory=AwsSettings)
-    gcp: GcpSettings = field(default_factory=GcpSettings)
-    departments: dict[str, DepartmentSettings] = field(
-        default_factory=lambda: {"default": DepartmentSettings("default", "default")}
-    )
+    # The enabled clouds' tables by name: a cloud is on when its table is in the config
+    # (with no config file at all, every installed cloud is, on its defaults).
+    clouds: dict[str, Any] = field(default_factory=dict)
+    departments: dict[str, DepartmentSettings] = field(default_factory=dict)
     daemon: DaemonSettings = field(default_factory=DaemonSettings)
     notify: NotifySettings = field(default_factory=NotifySettings)
     approval: ApprovalSettings = field(default_factory=ApprovalSettings)
@@ -218,6 +165,16 @@ class Settings:
         data_dir = Path(user_data_dir("sandbox-cloud"))
         data_dir.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{data_dir / 'sandbox.db'}"
+
+    def cloud(self, name: str) -> Any:
+        """An enabled cloud's settings; any other name is a ConfigError saying what to add."""
+        if name not in self.clouds:
+            from sandbox.provider import cloud_named
+
+            cloud = cloud_named(name)
+            raise ConfigError(f"{cloud.title} is not enabled here; add an [{name}] table to {self.source} "
+                              "(a cloud is on when its table is in the config)")
+        return self.clouds[name]
 
     def template_dirs(self) -> list[Path]:
         base = Path(self.source).parent if self.source.endswith(".toml") else Path.cwd()
@@ -243,7 +200,7 @@ def find_config_path(explicit: str | None) -> Path | None:
 def load_settings(explicit: str | None = None) -> Settings:
     path = find_config_path(explicit)
     if path is None:
-        return parse_settings({}, "embedded defaults")
+        return parse_settings({}, "embedded defaults", every_cloud=True)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
@@ -253,41 +210,61 @@ def load_settings(explicit: str | None = None) -> Settings:
     return parse_settings(raw, str(path))
 
 
-def parse_settings(raw: dict[str, Any], source: str) -> Settings:
+def parse_settings(raw: dict[str, Any], source: str, every_cloud: bool = False) -> Settings:
+    """`every_cloud`: turn on every installed cloud, not only those with a table (the
+    embedded defaults, when there is no config file)."""
+    from sandbox.provider import clouds
+
     raw = dict(raw)  # the caller's dict stays whole: parsing it twice gives the same settings
+    installed = clouds()
+    tables = {name: raw.pop(name) for name in list(raw) if name in installed}
+    if every_cloud:
+        tables = {name: tables.get(name, {}) for name in installed}
     departments_raw = raw.pop("departments", None)
-    settings = _build(Settings, raw, source, "")
-    if departments_raw is not None:
-        if not isinstance(departments_raw, dict):
-            raise ConfigError(f"{source}: [departments] must be a table of tables")
-        for name in departments_raw:
-            if not name.strip() or len(name) > 64 or "\x00" in name:
-                raise ConfigError(f"{source}: department name {name[:80]!r} must be 1-64 characters")
-        settings.departments = {
-            name: _build(DepartmentSettings, value, source, f"departments.{name}.")
-            for name, value in departments_raw.items()
-        }
+    settings = _build(Settings, raw, source, "", extra_keys=list(installed))
+    settings.clouds = {name: _build(installed[name].settings, table, source, f"{name}.")
+                       for name, table in tables.items()}
+    if departments_raw is None:  # one department, its sandboxes in a "default" OU / folder
+        departments_raw = {"default": {cloud.placement_key: "default" for cloud in installed.values()}}
+    if not isinstance(departments_raw, dict):
+        raise ConfigError(f"{source}: [departments] must be a table of tables")
+    placement_keys = [cloud.placement_key for cloud in installed.values()]
+    settings.departments = {name: _department(name, value, source, placement_keys)
+                            for name, value in departments_raw.items()}
     settings.source = source
-    _link_departments(settings)
+    for name, table in settings.clouds.items():
+        key = installed[name].placement_key
+        table.departments = {n: d.locations[key] for n, d in settings.departments.items() if d.locations.get(key)}
     return settings
 
 
-def _link_departments(settings: Settings) -> None:
-    settings.aws.departments = {n: d.aws_ou for n, d in settings.departments.items() if d.aws_ou}
-    settings.gcp.departments = {
-        n: d.gcp_folder for n, d in settings.departments.items() if d.gcp_folder
-    }
+def _department(name: str, raw: Any, source: str, placement_keys: list[str]) -> DepartmentSettings:
+    if not name.strip() or len(name) > 64 or "\x00" in name:
+        raise ConfigError(f"{source}: department name {name[:80]!r} must be 1-64 characters")
+    prefix = f"departments.{name}."
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table")
+    raw = dict(raw)
+    locations = {key: _check_type(raw.pop(key), str, source, prefix + key) for key in placement_keys if key in raw}
+    department = _build(DepartmentSettings, raw, source, prefix, extra_keys=placement_keys)
+    department.locations = locations
+    return department
 
 
-def _build(cls, raw: Any, source: str, prefix: str):
+# Filled in by parse_settings, never read from a table of the same name.
+_DERIVED = ("source", "departments", "clouds", "locations")
+
+
+def _build(cls, raw: Any, source: str, prefix: str, extra_keys: list[str] = ()):
+    """`extra_keys`: what else the table may hold (taken out by the caller), for the error."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table")
     hints = get_type_hints(cls)
-    known = {f.name for f in fields(cls) if f.name not in ("source", "departments")}
+    known = {f.name for f in fields(cls) if f.name not in _DERIVED}
     values = {}
     for key, value in raw.items():
         if key not in known:
-            expected = ", ".join(sorted(known))
+            expected = ", ".join(sorted(known | set(extra_keys)))
             raise ConfigError(f"{source}: unknown key {prefix}{key} (expected one of: {expected})")
         hint = hints[key]
         if dataclasses.is_dataclass(hint):
@@ -301,19 +278,35 @@ def _check_type(value: Any, hint: Any, source: str, key: str) -> Any:
     # TOML allows "\u0000" in strings; PostgreSQL text and file paths do not.
     if any(isinstance(v, str) and "\x00" in v for v in (value if isinstance(value, list) else [value])):
         raise ConfigError(f"{source}: {key} must not contain NUL characters")
-    origin = get_origin(hint)
-    if origin is list:
+    if get_origin(hint) is list:
         (item_type,) = get_args(hint)
-        if not isinstance(value, list) or not all(isinstance(v, item_type) for v in value):
-            raise ConfigError(f"{source}: {key} must be a list of {item_type.__name__}")
-        return value
+        parse = _FROM_TEXT.get(item_type)
+        expected = str if parse else item_type
+        if not isinstance(value, list) or not all(isinstance(v, expected) for v in value):
+            raise ConfigError(f"{source}: {key} must be a list of {expected.__name__}")
+        return [_parse(item, parse, source, key) for item in value] if parse else value
+    parse = _FROM_TEXT.get(hint)
+    expected = str if parse else hint
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
         return float(value)
-    if hint is int and isinstance(value, bool) or not isinstance(value, hint):
+    if expected is int and isinstance(value, bool) or not isinstance(value, expected):
         raise ConfigError(
-            f"{source}: {key} must be {hint.__name__}, got {type(value).__name__} {value!r}"
+            f"{source}: {key} must be {expected.__name__}, got {type(value).__name__} {value!r}"
         )
-    return value
+    return _parse(value, parse, source, key) if parse else value
+
+
+# Types TOML writes as strings ("15m"), converted when the config loads: a bad value is an
+# error naming its key at startup, not a failure inside a sweep hours later.
+_FROM_TEXT = {timedelta: parse_duration, LabelledDuration: LabelledDuration.parse}
+
+
+def _parse(text: str, parse, source: str, key: str) -> Any:
+    section, _, name = key.rpartition(".")
+    try:
+        return parse(text, f"{source}: [{section}] {name}")
+    except UsageError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,8 @@
-"""The contract every cloud implements, and the data that crosses it.
+"""The contract every cloud implements, the data that crosses it, and the registry.
+
+A cloud is one package that describes itself with a `Cloud` and registers it in the
+`sandbox.providers` entry-point group (see pyproject.toml); core reads clouds only from
+here and never names one.
 
 Providers never touch the database: what they must remember between steps (an AWS
 create-account request id, a GCP project id, a generated password) goes through the
@@ -12,13 +16,85 @@ import importlib
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
-from typing import Any, Protocol
+from functools import cache
+from importlib.metadata import entry_points
+from typing import TYPE_CHECKING, Any, Callable, Protocol
 
-# Imported on first use, so `sandbox --help` loads no cloud SDK.
-PROVIDER_CLASSES = {
-    "aws": "sandbox.providers.aws:AwsProvider",
-    "gcp": "sandbox.providers.gcp:GcpProvider",
-}
+if TYPE_CHECKING:
+    from sandbox.fields import TableReader
+
+ENTRY_POINT_GROUP = "sandbox.providers"
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """What a provider package tells core about its cloud.
+
+    `settings` is the dataclass of the cloud's config table ([name]); it has a
+    `departments` dict (department → the value of `placement_key` in [departments.X]),
+    `department_location(department)`, and `concurrency`. Its module, like this one,
+    must import no cloud SDK: the provider class is imported on first use.
+    """
+
+    name: str  # the config table, and `provider = "..."` in a template
+    title: str  # how messages name the cloud: "AWS"
+    settings: type
+    provider_class: str  # "module:Class", built from the settings object
+    placement_key: str  # its key in [departments.NAME]: where that department's sandboxes live
+    read_spec: Callable[["TableReader", str], dict[str, Any]]  # a template's [name] table, kind → spec
+    stores_secrets: bool = False  # its sandboxes carry passwords or keys: requests need the secrets key
+    spend_source: str = ""  # its cost samples' `source` (where spend is read); "": the cloud's name
+    cloud_id_steps: tuple[str, ...] = ()  # step keys holding the cloud id before it is recorded
+    close_steps: tuple[str, ...] = ()  # step keys destroy saves once it asked the cloud to close / delete
+    gone_codes: frozenset[str] = frozenset()  # ProviderError codes meaning "the cloud no longer has it"
+    emulator: str = ""  # "module:function(host, port)" for `sandbox emulator NAME`
+    emulator_port: int = 0
+
+    def build(self, settings: Any) -> "Provider":
+        module_name, class_name = self.provider_class.split(":")
+        return getattr(importlib.import_module(module_name), class_name)(settings)
+
+    def serve_emulator(self, host: str, port: int | None) -> None:
+        from sandbox.errors import UsageError
+
+        if not self.emulator:
+            raise UsageError(f"{self.title} has no local emulator")
+        module_name, function = self.emulator.split(":")
+        getattr(importlib.import_module(module_name), function)(host, self.emulator_port if port is None else port)
+
+    def cloud_id_from(self, progress: dict[str, Any]) -> str | None:
+        return next((str(progress[key]) for key in self.cloud_id_steps if progress.get(key)), None)
+
+
+def join_location(base: str, path: str | None, absolute: tuple[str, ...]) -> str | None:
+    """A department's location: `path` itself when it starts with one of `absolute`, else
+    `path` under `base` (the cloud's active OU or folder); None when it has none."""
+    if not path:
+        return None
+    if path.startswith(absolute):
+        return path
+    return f"{base.rstrip('/')}/{path}"
+
+
+@cache
+def clouds() -> dict[str, Cloud]:
+    """Every installed cloud by name, read once per process from the entry points."""
+    found: dict[str, Cloud] = {}
+    for point in sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda p: p.name):
+        cloud = point.load()
+        if not isinstance(cloud, Cloud) or cloud.name != point.name:
+            raise TypeError(f"entry point {point.value} ({ENTRY_POINT_GROUP}) must be a Cloud named {point.name!r}")
+        found.setdefault(cloud.name, cloud)  # the same distribution seen twice on sys.path
+    return found
+
+
+def cloud_named(name: str) -> Cloud:
+    from sandbox.errors import ConfigError
+
+    try:
+        return clouds()[name]
+    except KeyError:
+        raise ConfigError(f"unknown cloud {name!r}; installed: {', '.join(clouds()) or 'none'}") from None
 
 
 @dataclass(frozen=True)
@@ -141,17 +217,3 @@ class Provider(Protocol):
     def access_info(self, placement: Placement, plan: Plan, member: Member,
                     steps: StepStore) -> dict[str, Any]:
         """How `member` reaches the sandbox (URL, user name, password, roles)."""
-
-
-def load_provider(name: str, settings: Any) -> Provider:
-    """Import the provider module on first use and build it from its config section."""
-    from sandbox.errors import ConfigError
-
-    try:
-        module_name, class_name = PROVIDER_CLASSES[name].split(":")
-    except KeyError:
-        raise ConfigError(
-            f"unknown provider {name!r}; known providers: {', '.join(sorted(PROVIDER_CLASSES))}"
-        ) from None
-    cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(settings)

@@ -15,16 +15,14 @@ from typing import Any
 
 from sandbox.durations import parse_duration
 from sandbox.errors import NotFoundError, TemplateError, UsageError
-from sandbox.provider import Threshold
+from sandbox.fields import TableReader
+from sandbox.provider import Threshold, clouds
+from sandbox.snapshot import TemplateSnapshot
 
 KINDS = ("individual", "group")
 THRESHOLD_ACTIONS = ("notify", "freeze")
-PROVIDERS = ("aws", "gcp")
 MAX_BUDGET_USD = 1_000_000_000  # fits the NUMERIC(14, 4) money columns
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$")
-_ROLE = re.compile(r"^(roles|projects/[a-z0-9-]+/roles|organizations/\d+/roles)/[A-Za-z0-9_.]+$")
-_SERVICE = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)*\.googleapis\.com$")
-_POLICY_ARN = re.compile(r"^arn:aws:iam::(aws|\d{12}):policy/[\w+=,.@/-]+$")
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,13 @@ class Template:
     spec: dict[str, Any]  # the provider's own section ([aws] or [gcp])
     path: str = ""
 
-    def snapshot(self) -> dict[str, Any]:
-        """JSON-safe copy stored with each sandbox, so later edits don't change it."""
+    def snapshot(self) -> TemplateSnapshot:
+        """What a sandbox requested from this template keeps of it."""
+        return TemplateSnapshot(max_ttl=self.max_ttl, max_extensions=self.max_extensions,
+                                grace_period=self.grace_period, thresholds=self.thresholds, spec=self.spec)
+
+    def to_json(self) -> dict[str, Any]:
+        """The whole template, JSON-safe, as `sandbox templates show` prints it."""
         data = asdict(self)
         for key in ("default_ttl", "max_ttl", "grace_period"):
             data[key] = int(data[key].total_seconds())
@@ -55,56 +58,15 @@ class Template:
         return data
 
 
-@dataclass
-class _Reader:
-    """Pulls typed fields out of a TOML table, naming the file and field on error."""
-
-    path: str
-    data: dict[str, Any]
-    prefix: str = ""
-    seen: set[str] = field(default_factory=set)
-
-    def fail(self, key: str, problem: str) -> TemplateError:
-        return TemplateError(f"{self.path}: field {self.prefix}{key}: {problem}")
-
-    def get(self, key: str, kind: type | tuple, default: Any = ..., required: bool = False) -> Any:
-        self.seen.add(key)
-        if key not in self.data:
-            if required or default is ...:
-                raise self.fail(key, "is required")
-            return default
-        value = self.data[key]
-        if kind is int and isinstance(value, bool) or not isinstance(value, kind):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(key, f"must be {names}, got {value!r}")
-        return value
-
-    def duration(self, key: str, default: str | None = None) -> timedelta:
-        text = self.get(key, str, default) if default is not None else self.get(key, str, required=True)
-        try:
-            return parse_duration(text, "value")
-        except UsageError as exc:
-            raise self.fail(key, str(exc)) from None
-
-    def table(self, key: str) -> "_Reader":
-        value = self.get(key, dict, {})
-        return _Reader(self.path, value, f"{self.prefix}{key}.")
-
-    def check_unknown(self) -> None:
-        unknown = sorted(set(self.data) - self.seen)
-        if unknown:
-            raise self.fail(unknown[0], f"unknown field (known: {', '.join(sorted(self.seen))})")
-
-
 def parse_template(text: str, path: str, name: str) -> Template:
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise TemplateError(f"{path}: not valid TOML: {exc}") from None
-    top = _Reader(path, data)
+    top = TableReader(path, data)
     provider = top.get("provider", str, required=True)
-    if provider not in PROVIDERS:
-        raise top.fail("provider", f"must be one of {', '.join(PROVIDERS)}, got {provider!r}")
+    if provider not in clouds():
+        raise top.fail("provider", f"must be one of {', '.join(clouds())}, got {provider!r}")
     kind = top.get("kind", str, "individual")
     if kind not in KINDS:
         raise top.fail("kind", f"must be one of {', '.join(KINDS)}, got {kind!r}")
@@ -144,7 +106,7 @@ def parse_template(text: str, path: str, name: str) -> Template:
     return template
 
 
-def _read_budget(budget: _Reader) -> tuple[Decimal | None, tuple[Threshold, ...]]:
+def _read_budget(budget: TableReader) -> tuple[Decimal | None, tuple[Threshold, ...]]:
     raw_amount = budget.get("amount_usd", (int, float), None)
     amount = None
     if raw_amount is not None:
@@ -160,7 +122,7 @@ def _read_budget(budget: _Reader) -> tuple[Decimal | None, tuple[Threshold, ...]
             raise budget.fail("amount_usd", f"must be at most {MAX_BUDGET_USD} USD")
     thresholds = []
     for i, item in enumerate(budget.get("thresholds", list, [])):
-        entry = _Reader(budget.path, item if isinstance(item, dict) else {}, f"{budget.prefix}thresholds[{i}].")
+        entry = TableReader(budget.path, item if isinstance(item, dict) else {}, f"{budget.prefix}thresholds[{i}].")
         if not isinstance(item, dict):
             raise entry.fail("", "must be a table like {percent = 80, action = \"notify\"}")
         percent = entry.get("percent", int, required=True)
@@ -177,7 +139,7 @@ def _read_budget(budget: _Reader) -> tuple[Decimal | None, tuple[Threshold, ...]
     return amount, tuple(sorted(thresholds, key=lambda t: t.percent))
 
 
-def _read_tags(tags: _Reader) -> dict[str, str]:
+def _read_tags(tags: TableReader) -> dict[str, str]:
     result = {}
     for key in list(tags.data):
         value = tags.get(key, str)
@@ -189,36 +151,12 @@ def _read_tags(tags: _Reader) -> dict[str, str]:
     return result
 
 
-def _read_spec(top: _Reader, provider: str, kind: str) -> dict[str, Any]:
-    other = "gcp" if provider == "aws" else "aws"
-    if other in top.data:
+def _read_spec(top: TableReader, provider: str, kind: str) -> dict[str, Any]:
+    other = next((name for name in clouds() if name != provider and name in top.data), None)
+    if other:
         raise top.fail(other, f"does not belong in a {provider} template")
     section = top.table(provider)
-    if provider == "aws":
-        spec = {
-            "console_login": section.get("console_login", bool, True),
-            "access_keys": section.get("access_keys", bool, False),
-            "policies": section.get("policies", list, []),
-        }
-        for i, arn in enumerate(spec["policies"]):
-            if not isinstance(arn, str) or not _POLICY_ARN.match(arn):
-                raise section.fail(f"policies[{i}]", f"is not an IAM policy ARN: {arn!r}")
-        if not spec["console_login"] and not spec["access_keys"]:
-            raise section.fail("console_login", "and access_keys are both false: members would get no access")
-    else:
-        spec = {
-            "roles": section.get("roles", list, ["roles/owner"]),
-            "member_roles": section.get("member_roles", list, ["roles/editor"]),
-            "services": section.get("services", list, []),
-        }
-        for key, pattern, what in (("roles", _ROLE, "an IAM role like roles/editor"),
-                                   ("member_roles", _ROLE, "an IAM role like roles/editor"),
-                                   ("services", _SERVICE, "a service like compute.googleapis.com")):
-            for i, value in enumerate(spec[key]):
-                if not isinstance(value, str) or not pattern.match(value):
-                    raise section.fail(f"{key}[{i}]", f"must be {what}, got {value!r}")
-        if not spec["roles"]:
-            raise section.fail("roles", "must grant the owner at least one role")
+    spec = clouds()[provider].read_spec(section, kind)
     section.check_unknown()
     return spec
 

@@ -1,5 +1,9 @@
-"""The AWS provider: `sandbox.providers.aws:AwsProvider` (loaded lazily by sandbox.provider)."""
+"""The AWS provider: one sandbox is one member account of the organization.
 
-from sandbox.providers.aws.provider import AwsProvider
+`CLOUD` (cloud.py) is what core reads; the provider itself (provider.py, boto3) loads on
+first use.
+"""
 
-__all__ = ["AwsProvider"]
+from sandbox.providers.aws.cloud import CLOUD
+
+__all__ = ["CLOUD"]

@@ -20,7 +20,7 @@ from botocore.exceptions import (
     ParamValidationError,
 )
 
-from sandbox.config import AwsSettings
+from sandbox.providers.aws.settings import AwsSettings
 from sandbox.errors import ProviderError
 
 log = logging.getLogger("sandbox.aws")

@@ -20,7 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sandbox.config import AwsSettings
+from sandbox.providers.aws.settings import AwsSettings
 from sandbox.errors import ProviderError
 from sandbox.provider import (
     ManagedResource,

@@ -16,7 +16,7 @@ import threading
 import time
 from typing import Any, Callable, TypeVar
 
-from sandbox.config import GcpSettings
+from sandbox.providers.gcp.settings import GcpSettings
 from sandbox.errors import ConfigError, ProviderError
 
 log = logging.getLogger("sandbox.gcp")
@@ -67,8 +67,15 @@ class GoogleCalls:
                     self._credentials = AnonymousCredentials()
                 else:
                     import google.auth
+                    from google.auth.exceptions import DefaultCredentialsError
 
-                    self._credentials, _ = google.auth.default(scopes=SCOPES)
+                    try:
+                        self._credentials, _ = google.auth.default(scopes=SCOPES)
+                    except DefaultCredentialsError:
+                        raise ProviderError(
+                            "GCP credentials not found; set GOOGLE_APPLICATION_CREDENTIALS to a service "
+                            "account key file or run: gcloud auth application-default login "
+                            "(or set [gcp] endpoint to use the emulator)", code="NoCredentials") from None
             return self._credentials
 
     def endpoint(self) -> str:

@@ -16,7 +16,7 @@ import logging
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
 
-from sandbox.config import GcpSettings
+from sandbox.providers.gcp.settings import GcpSettings
 from sandbox.errors import ProviderError
 from sandbox.provider import ManagedResource, Member, Placement, Plan, SpendReport, StepStore
 

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Callable
 
 from sandbox.config import Identity
-from sandbox.durations import parse_duration
 from sandbox.reports.base import Report
 from sandbox.reports.query import FORMATS, GROUPS, KINDS, ReportParams, parse_params
 
@@ -76,8 +75,7 @@ def build_report(app, identity: Identity, kind: str, **options) -> tuple[Report,
     now = app.now()
     with app.session() as session:
         require_manager_or_admin(session, identity, "see reports", now=now)
-    warn_before = tuple((lead, parse_duration(lead, "[daemon] warn_before"))
-                        for lead in app.settings.daemon.warn_before)
+    warn_before = tuple(app.settings.daemon.warn_before)
     departments = None if identity.is_admin else identity.manages
     params = parse_params(kind, now=now, dialect=app.engine.dialect.name, warn_before=warn_before,
                           departments=departments, **options)

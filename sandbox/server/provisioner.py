@@ -18,13 +18,11 @@ class Provisioner:
     def __init__(self, app, *, enabled: bool):
         self.app = app
         self.enabled = enabled
-        daemon = app.settings.daemon
-        # The same per-cloud limits as the daemon's: Organizations allows few concurrent
-        # CreateAccount calls, however many requests arrive at once.
-        self._slots = {"aws": threading.BoundedSemaphore(daemon.aws_concurrency),
-                       "gcp": threading.BoundedSemaphore(daemon.gcp_concurrency)}
-        self._pool = ThreadPoolExecutor(max_workers=daemon.aws_concurrency + daemon.gcp_concurrency,
-                                        thread_name_prefix="provision")
+        # The same per-cloud limits as the daemon's ([NAME] concurrency): Organizations, say,
+        # allows few concurrent CreateAccount calls, however many requests arrive at once.
+        limits = {name: table.concurrency for name, table in app.settings.clouds.items()}
+        self._slots = {name: threading.BoundedSemaphore(limit) for name, limit in limits.items()}
+        self._pool = ThreadPoolExecutor(max_workers=max(1, sum(limits.values())), thread_name_prefix="provision")
 
     def start(self, view: dict[str, Any]) -> None:
         ready = view["state"] == "provisioning" or (
@@ -36,8 +34,8 @@ class Provisioner:
         from sandbox.service import provision_sandbox
 
         slot = self._slots.get(provider)
-        if slot is not None and not slot.acquire(blocking=False):
-            return  # the cloud's limit is in use: the daemon's next pass takes this one
+        if slot is None or not slot.acquire(blocking=False):
+            return  # the cloud's limit is in use (or it is off): the daemon's next pass takes this one
         try:
             provision_sandbox(self.app, sandbox_id, actor="server")
         except (ConcurrentUpdateError, IllegalTransitionError):
@@ -47,8 +45,7 @@ class Provisioner:
         except Exception as exc:  # noqa: BLE001 - a background thread has nobody to tell
             log.error("provision_error sandbox=%s error=%s", sandbox_id, type(exc).__name__)
         finally:
-            if slot is not None:
-                slot.release()
+            slot.release()
 
     def shutdown(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

@@ -14,15 +14,13 @@ from sandbox.secrets import load_new_key
 from sandbox.service.access import find_sandbox, require_admin, sandbox_view
 from sandbox.service.app import App
 
-PROVIDER_NAMES = ("aws", "gcp")
-
-
 def bootstrap(app: App, identity: Identity, providers: list[str] | None = None) -> dict[str, list[str]]:
-    """Create, idempotently, the OUs and folders the config names; returns lines per provider."""
+    """Create, idempotently, the OUs and folders the config names in every enabled cloud
+    (or in `providers`); returns lines per cloud."""
     with app.session() as session:
         require_admin(session, identity, "bootstrap", now=app.now())
     results: dict[str, list[str]] = {}
-    for name in providers or PROVIDER_NAMES:
+    for name in providers or list(app.settings.clouds):
         results[name] = app.provider(name).bootstrap()
     with app.session() as session:
         record_event(session, sandbox_id=None, actor=identity.email, action="bootstrap", at=app.now(),

@@ -18,7 +18,7 @@ from sandbox.clock import Clock, SystemClock
 from sandbox.config import Settings
 from sandbox.db import check_schema, make_engine, session_scope, _is_connection_error, _unreachable
 from sandbox.errors import ConfigError, DatabaseUnavailableError
-from sandbox.provider import Provider, load_provider
+from sandbox.provider import Provider, cloud_named
 from sandbox.secrets import Vault, load_key
 
 log = logging.getLogger("sandbox")
@@ -30,7 +30,8 @@ class App:
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
     vault: Vault | None = None
-    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    # host:pid, the host cut so that with a lease token it fits Sandbox.lease_owner (80).
+    worker_id: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}:{os.getpid()}")
     _providers: dict[str, Provider] = field(default_factory=dict)
 
     def __post_init__(self):
@@ -39,10 +40,7 @@ class App:
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:
-            section = {"aws": self.settings.aws, "gcp": self.settings.gcp}.get(name)
-            if section is None:
-                raise ConfigError(f"unknown provider {name!r}")
-            self._providers[name] = load_provider(name, section)
+            self._providers[name] = cloud_named(name).build(self.settings.cloud(name))
         return self._providers[name]
 
     def use_provider(self, name: str, provider: Provider) -> None:

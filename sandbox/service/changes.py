@@ -15,11 +15,11 @@ from sandbox.lifecycle import (ACTIVE, DELETED, DELETING, FAILED, FROZEN, PROVIS
                                record_event, transition, update_guarded)
 from sandbox.models import Credential, Member, Sandbox
 from sandbox.notices import queue_notice
-from sandbox.provider import Placement
+from sandbox.provider import Placement, cloud_named
 from sandbox.service.access import find_sandbox, require, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan, cost_tags
-from sandbox.service.steps import DbStepStore, leased
+from sandbox.service.steps import DbStepStore, Lease, leased
 
 log = logging.getLogger("sandbox.changes")
 
@@ -32,7 +32,7 @@ def _load(app: App, sandbox_id: str):
 
 
 def _placement(sandbox: Sandbox) -> Placement | None:
-    cloud_id = sandbox.cloud_id or sandbox.progress.get("account_id") or sandbox.progress.get("project_id")
+    cloud_id = sandbox.cloud_id or cloud_named(sandbox.provider).cloud_id_from(sandbox.progress)
     return Placement(cloud_id, sandbox.location) if cloud_id else None
 
 
@@ -44,12 +44,12 @@ def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> d
         sandbox = find_sandbox(session, sandbox_ref, identity, now=now)
         require(session, identity, sandbox, "extend", now=now)
     _extended_expiry(sandbox, delta, by, now)  # refuse early, before taking the lease
-    with leased(app, sandbox.id):
+    with leased(app, sandbox.id) as lease:
         sandbox, plan = _load(app, sandbox.id)
         _extended_expiry(sandbox, delta, by, now)
         was_frozen = sandbox.state == FROZEN
         if was_frozen:
-            _restore_access(app, sandbox, plan)
+            _restore_access(app, sandbox, plan, lease)
         tags = cost_tags(sandbox, {k: v for k, v in sandbox.desired_tags.items()
                                    if not k.startswith("sandbox-")})
         with app.session() as session:
@@ -76,29 +76,28 @@ def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> d
 
 def _extended_expiry(sandbox: Sandbox, delta: timedelta, by: str, now) -> Any:
     """The new expires_at of extending `sandbox` by `delta`, or the reason it may not be."""
-    snapshot = sandbox.plan
+    snapshot = sandbox.snapshot
     if sandbox.state not in (ACTIVE, FROZEN):
         raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; only active or frozen ones can be extended")
     if sandbox.state == FROZEN and sandbox.delete_after and now >= sandbox.delete_after:
         raise IllegalTransitionError(f"sandbox {sandbox.id}'s grace period ended; it is being deleted")
-    if sandbox.extension_count >= snapshot["max_extensions"]:
+    if sandbox.extension_count >= snapshot.max_extensions:
         raise UsageError(
             f"sandbox {sandbox.id} was already extended {sandbox.extension_count} times, the most "
             f"template {sandbox.template} allows; request a new sandbox")
     new_expiry = max(sandbox.expires_at, now) + delta
-    max_ttl = timedelta(seconds=snapshot["max_ttl"])
-    if new_expiry - now > max_ttl:
+    if new_expiry - now > snapshot.max_ttl:
         raise UsageError(
-            f"--by {by} would leave sandbox {sandbox.id} more than {format_duration(max_ttl)} to live "
+            f"--by {by} would leave sandbox {sandbox.id} more than {format_duration(snapshot.max_ttl)} to live "
             f"(template {sandbox.template}'s maximum); extend by less")
     return new_expiry
 
 
-def _restore_access(app: App, sandbox: Sandbox, plan) -> None:
+def _restore_access(app: App, sandbox: Sandbox, plan, lease: Lease) -> None:
     provider = app.provider(sandbox.provider)
     placement = _placement(sandbox)
     provider.unfreeze(placement, plan)
-    steps = DbStepStore(app, sandbox.id)
+    steps = DbStepStore(app, sandbox.id, lease=lease)
     for member in plan.members:
         provider.grant(placement, plan, member, steps)
 
@@ -111,9 +110,13 @@ def _retag(app: App, sandbox: Sandbox) -> None:
         log.warning("retag_deferred sandbox=%s error=%r", sandbox.id, str(exc))
 
 
-def freeze_sandbox(app: App, sandbox_id: str, *, actor: str, reason: str) -> dict[str, Any]:
-    """Revoke every member's access, keep the resources, start the grace period."""
-    with leased(app, sandbox_id):
+def freeze_sandbox(app: App, sandbox_id: str, *, actor: str, reason: str,
+                   lease: Lease | None = None) -> dict[str, Any]:
+    """Revoke every member's access, keep the resources, start the grace period.
+
+    `lease`: the sandbox's, claimed (and released) by the caller, a sweep.
+    """
+    with leased(app, sandbox_id, lease):
         sandbox, plan = _load(app, sandbox_id)
         if sandbox.state != ACTIVE:
             raise IllegalTransitionError(f"sandbox {sandbox_id} is {sandbox.state}; only active ones freeze")
@@ -123,7 +126,7 @@ def freeze_sandbox(app: App, sandbox_id: str, *, actor: str, reason: str) -> dic
             provider.revoke(placement, plan, member)
         provider.freeze(placement, plan)
         now = app.now()
-        delete_after = now + timedelta(seconds=sandbox.plan["grace_period"])
+        delete_after = now + sandbox.snapshot.grace_period
         with app.session() as session:
             sandbox = session.get(Sandbox, sandbox_id)
             transition(session, sandbox, FROZEN, actor=actor, action="freeze", at=now,
@@ -161,9 +164,12 @@ def destroy_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str,
                     "note": "another process is working on it; the daemon finishes the teardown"}
 
 
-def finish_destroy(app: App, sandbox_id: str, *, actor: str) -> dict[str, Any]:
-    """Run (or resume) the provider's teardown of a `deleting` sandbox."""
-    with leased(app, sandbox_id):
+def finish_destroy(app: App, sandbox_id: str, *, actor: str, lease: Lease | None = None) -> dict[str, Any]:
+    """Run (or resume) the provider's teardown of a `deleting` sandbox.
+
+    `lease`: the sandbox's, claimed (and released) by the caller, a sweep.
+    """
+    with leased(app, sandbox_id, lease) as lease:
         sandbox, plan = _load(app, sandbox_id)
         if sandbox.state != DELETING:
             raise IllegalTransitionError(f"sandbox {sandbox_id} is {sandbox.state}, not deleting")
@@ -171,7 +177,8 @@ def finish_destroy(app: App, sandbox_id: str, *, actor: str) -> dict[str, Any]:
         detail: dict[str, Any] = {}
         try:
             if placement is not None:
-                detail = app.provider(sandbox.provider).destroy(placement, plan, DbStepStore(app, sandbox_id))
+                steps = DbStepStore(app, sandbox_id, lease=lease)
+                detail = app.provider(sandbox.provider).destroy(placement, plan, steps)
         except CloseQuotaError as exc:
             # Not a failure: AWS lets us close 10% of accounts per 30 days; try again later.
             _defer_destroy(app, sandbox_id, actor, exc)

@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 from sandbox.config import Settings
 from sandbox.errors import ConfigError
 from sandbox.models import Member as MemberRow
 from sandbox.models import Sandbox
-from sandbox.provider import Member, Plan, Threshold
+from sandbox.provider import Member, Plan, cloud_named
 
 
 def department_location(settings: Settings, provider: str, department: str) -> str:
-    if provider == "aws":
-        location, key = settings.aws.department_ou(department), "aws_ou"
-    else:
-        location, key = settings.gcp.department_folder(department), "gcp_folder"
+    cloud = cloud_named(provider)
+    location, key = settings.cloud(provider).department_location(department), cloud.placement_key
     if not location:
         raise ConfigError(
-            f"department {department!r} has no {provider.upper()} location; add "
+            f"department {department!r} has no {cloud.title} location; add "
             f'[departments.{department}] {key} = "..." to {settings.source}'
         )
     if len(location) > 255:  # sandbox.location's width
-        raise ConfigError(f"department {department!r}'s {provider.upper()} location is longer than "
+        raise ConfigError(f"department {department!r}'s {cloud.title} location is longer than "
                           f"255 characters; shorten [departments.{department}] {key} in {settings.source}")
     return location
 
@@ -40,7 +36,7 @@ def cost_tags(sandbox: Sandbox, template_tags: dict[str, str]) -> dict[str, str]
 
 
 def build_plan(sandbox: Sandbox, members: list[MemberRow]) -> Plan:
-    snapshot = sandbox.plan
+    snapshot = sandbox.snapshot
     ordered = sorted(members, key=lambda m: (m.role != "owner", m.email))
     return Plan(
         sandbox_id=sandbox.id,
@@ -49,7 +45,7 @@ def build_plan(sandbox: Sandbox, members: list[MemberRow]) -> Plan:
         location=sandbox.location,
         members=tuple(Member(email=m.email, role=m.role) for m in ordered),
         tags=dict(sandbox.desired_tags),
-        budget_usd=None if snapshot.get("budget_usd") is None else Decimal(snapshot["budget_usd"]),
-        thresholds=tuple(Threshold(**t) for t in snapshot.get("thresholds", [])),
-        spec=snapshot.get("spec", {}),
+        budget_usd=sandbox.budget_usd,
+        thresholds=snapshot.thresholds,
+        spec=snapshot.spec,
     )

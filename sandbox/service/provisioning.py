@@ -8,27 +8,27 @@ from typing import Any, Callable
 
 from sqlmodel import select
 
-from sandbox.durations import parse_duration
 from sandbox.errors import (ConcurrentUpdateError, DatabaseUnavailableError, IllegalTransitionError, ProviderError,
                             SandboxError)
 from sandbox.lifecycle import ACTIVE, FAILED, PROVISIONING, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
 from sandbox.notices import queue_notice
+from sandbox.provider import cloud_named
 from sandbox.service.access import sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan
-from sandbox.service.steps import DbStepStore, leased
+from sandbox.service.steps import DbStepStore, Lease, leased
 
 log = logging.getLogger("sandbox.provision")
 
 
 def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
-                      progress: Callable[[str], None] | None = None, lease_held: bool = False) -> dict[str, Any]:
+                      progress: Callable[[str], None] | None = None, lease: Lease | None = None) -> dict[str, Any]:
     """Provision (or resume provisioning) one sandbox; returns its view when active.
 
-    `lease_held`: the caller (the provisioning sweep) claimed the sandbox's lease already.
+    `lease`: the sandbox's, claimed (and released) by the caller, the provisioning sweep.
     """
-    with leased(app, sandbox_id, held=lease_held):
+    with leased(app, sandbox_id, lease) as lease:
         with app.session() as session:
             sandbox = session.get(Sandbox, sandbox_id)
             if sandbox.state == REQUESTED:
@@ -40,10 +40,10 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
             elif sandbox.state != PROVISIONING:
                 raise IllegalTransitionError(f"sandbox {sandbox.id} is {sandbox.state}; nothing to provision")
             plan = build_plan(sandbox, _members(session, sandbox_id))
-            steps = DbStepStore(app, sandbox_id, progress, session=session)
+            steps = DbStepStore(app, sandbox_id, progress, lease=lease, session=session)
         provider = app.provider(sandbox.provider)
         try:
-            if sandbox.provider == "aws":  # its secrets need the key: fail before CreateAccount
+            if cloud_named(sandbox.provider).stores_secrets:  # fail before the cloud is asked
                 app.vault.require()
             placement = provider.provision(plan, steps)
         except ProviderError as exc:
@@ -75,8 +75,7 @@ def _record_failure(app: App, sandbox_id: str, actor: str, exc: SandboxError, *,
         max_attempts = app.settings.daemon.max_attempts
         will_retry = retryable and attempts < max_attempts
         if will_retry:
-            base = parse_duration(app.settings.daemon.retry_backoff, "[daemon] retry_backoff")
-            delay = base * (2 ** (attempts - 1))
+            delay = app.settings.daemon.retry_backoff * (2 ** (attempts - 1))
             update_guarded(session, sandbox, attempts=attempts, last_error=message,
                            next_attempt_at=now + min(delay, timedelta(hours=6)))
             record_event(session, sandbox_id=sandbox_id, actor=actor, action="provision_retry", at=now,

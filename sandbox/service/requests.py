@@ -14,6 +14,7 @@ from sandbox.errors import IllegalTransitionError, QuotaExceededError, UsageErro
 from sandbox.lifecycle import DENIED, LIVE_STATES, REQUESTED, record_event, transition, update_guarded
 from sandbox.models import Member, Sandbox
 from sandbox.naming import check_email, check_name, new_sandbox_id, sandbox_name
+from sandbox.provider import cloud_named
 from sandbox.service.access import find_sandbox, require_approver, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import cost_tags, department_location
@@ -43,7 +44,7 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
             f"({format_duration(template.max_ttl)}); ask for less"
         )
     location = department_location(app.settings, template.provider, identity.department)
-    if template.provider == "aws":  # AWS sandboxes carry passwords and keys
+    if cloud_named(template.provider).stores_secrets:  # fail before anything is recorded
         app.vault.require()
     now = app.now()
     for _attempt in range(3):
@@ -57,7 +58,7 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
                     department=identity.department,
                     state=REQUESTED, location=location, created_at=now, expires_at=now + lifetime,
                     budget_usd=template.budget_usd, approval_required=template.approval_required,
-                    plan=template.snapshot(), next_attempt_at=now,
+                    plan=template.snapshot().to_json(), next_attempt_at=now,
                 )
                 sandbox.desired_tags = cost_tags(sandbox, template.tags)
                 session.add(sandbox)

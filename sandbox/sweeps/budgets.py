@@ -29,8 +29,10 @@ from sqlalchemy.exc import IntegrityError
 from sandbox.lifecycle import ACTIVE, FROZEN, record_event, update_guarded
 from sandbox.models import CostSample, Milestone, Sandbox
 from sandbox.notices import queue_notice
+from sandbox.provider import cloud_named
 from sandbox.service.app import App
 from sandbox.service.changes import freeze_sandbox
+from sandbox.service.steps import Lease
 from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import (ACTOR, Stop, each_due, fail_provider, placement_of, providers_with,
                                    resolve_findings, upsert_finding)
@@ -40,7 +42,6 @@ log = logging.getLogger("sandbox.sweeps.budgets")
 JOB = "budgets"
 LIVE = (ACTIVE, FROZEN)
 LOOKBACK = timedelta(days=90)
-SOURCES = {"aws": "aws-ce"}
 
 
 @sweep(JOB)
@@ -77,11 +78,12 @@ def _read_provider(app: App, result: SweepResult, provider_name: str, now: datet
     # a sandbox busy elsewhere is simply read again next sweep).
     read = frozenset(row.id for row in rows)
     each_due(app, result, [Sandbox.provider == provider_name, *live],
-             lambda sid: _apply(app, provider_name, sid, read, by_cloud_id, now), stop=stop)
+             lambda lease: _apply(app, provider_name, lease, read, by_cloud_id, now), stop=stop)
 
 
-def _apply(app: App, provider_name: str, sandbox_id: str, read: frozenset[str],
+def _apply(app: App, provider_name: str, lease: Lease, read: frozenset[str],
            by_cloud_id: dict[str, dict[date, Decimal] | None], now: datetime) -> None:
+    sandbox_id = lease.sandbox_id
     if sandbox_id not in read:
         return  # it became live after the spend was read: the next sweep reads it
     with app.session() as session:
@@ -96,13 +98,13 @@ def _apply(app: App, provider_name: str, sandbox_id: str, read: frozenset[str],
     born = sandbox.created_at.date()
     daily = {day: amount for day, amount in daily.items() if day >= born}
     spend = _store_samples(app, sandbox_id, provider_name, daily, now)
-    _apply_thresholds(app, sandbox_id, spend, now)
+    _apply_thresholds(app, lease, spend, now)
 
 
 def _store_samples(app: App, sandbox_id: str, provider_name: str, daily: dict[date, Decimal],
                    now: datetime) -> Decimal:
     """Upsert one CostSample per day, then spend_usd = the sum of all the sandbox's samples."""
-    source = SOURCES.get(provider_name, provider_name)
+    source = cloud_named(provider_name).spend_source or provider_name
     with app.session() as session:
         existing = {sample.day: sample for sample in session.execute(
             select(CostSample).where(CostSample.sandbox_id == sandbox_id,
@@ -121,43 +123,42 @@ def _store_samples(app: App, sandbox_id: str, provider_name: str, daily: dict[da
     return total
 
 
-def _apply_thresholds(app: App, sandbox_id: str, spend: Decimal, now: datetime) -> None:
+def _apply_thresholds(app: App, lease: Lease, spend: Decimal, now: datetime) -> None:
+    sandbox_id = lease.sandbox_id
     with app.session() as session:
         sandbox = session.get(Sandbox, sandbox_id)
         budget = sandbox.budget_usd
-        if budget is None and sandbox.plan.get("budget_usd") is not None:
-            budget = Decimal(sandbox.plan["budget_usd"])
         if not budget or budget <= 0:
             return
         done = set(session.execute(select(Milestone.key).where(
             Milestone.sandbox_id == sandbox_id, Milestone.key.startswith("threshold:"))).scalars())
-        thresholds = sorted(sandbox.plan.get("thresholds", []), key=lambda t: t["percent"])
+        thresholds = sorted(sandbox.snapshot.thresholds, key=lambda t: t.percent)
         crossed = [t for t in thresholds
-                   if spend * 100 >= budget * t["percent"] and f"threshold:{t['percent']}" not in done]
+                   if spend * 100 >= budget * t.percent and f"threshold:{t.percent}" not in done]
         state = sandbox.state
     if not crossed:
         return
     highest = crossed[-1]
-    freeze = any(t["action"] == "freeze" for t in crossed)
-    percent_label = max(t["percent"] for t in crossed if t["action"] == "freeze") if freeze else highest["percent"]
+    freeze = any(t.action == "freeze" for t in crossed)
+    percent_label = max(t.percent for t in crossed if t.action == "freeze") if freeze else highest.percent
     if freeze and state == ACTIVE:
         # Freeze before marking: if the cloud refuses, nothing is marked and the next sweep
         # tries again; a crash after it finds the sandbox frozen and only marks.
-        freeze_sandbox(app, sandbox_id, actor=ACTOR, reason=f"budget {percent_label}%")
+        freeze_sandbox(app, sandbox_id, actor=ACTOR, reason=f"budget {percent_label}%", lease=lease)
     try:
         with app.session() as session:
             sandbox = session.get(Sandbox, sandbox_id)
             for threshold in crossed:
-                session.add(Milestone(sandbox_id=sandbox_id, key=f"threshold:{threshold['percent']}", at=now))
-            action = "freeze" if freeze else highest["action"]
-            facts = dict(percent=highest["percent"], spend=spend, budget=budget, action=action)
+                session.add(Milestone(sandbox_id=sandbox_id, key=f"threshold:{threshold.percent}", at=now))
+            action = "freeze" if freeze else highest.action
+            facts = dict(percent=highest.percent, spend=spend, budget=budget, action=action)
             queue_notice(session, sandbox, "budget_threshold", now, **facts)
             record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action="budget_threshold", at=now,
                          from_state=sandbox.state, to_state=sandbox.state,
-                         detail={"percent": highest["percent"], "action": action, "spend_usd": str(spend),
+                         detail={"percent": highest.percent, "action": action, "spend_usd": str(spend),
                                  "budget_usd": str(budget),
-                                 "skipped": [t["percent"] for t in crossed[:-1]]})
+                                 "skipped": [t.percent for t in crossed[:-1]]})
     except IntegrityError:  # another writer marked them first
         log.info("threshold_already_applied sandbox=%s", sandbox_id)
     log.info("budget_threshold sandbox=%s percent=%s spend=%s budget=%s freeze=%s",
-             sandbox_id, highest["percent"], spend, budget, freeze)
+             sandbox_id, highest.percent, spend, budget, freeze)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
@@ -13,44 +12,23 @@ from sqlalchemy.sql import ColumnElement
 
 from sandbox.errors import DatabaseUnavailableError
 from sandbox.models import Finding, Sandbox
-from sandbox.provider import Placement
+from sandbox.provider import Placement, clouds
 from sandbox.service.app import App
-from sandbox.service.steps import release
+from sandbox.service.steps import Lease, release
 from sandbox.sweeps.base import Stop, SweepResult, claim_due
 
 log = logging.getLogger("sandbox.sweeps")
 
 ACTOR = "daemon"  # the actor of every event a sweep writes
-PROVIDER_NAMES = ("aws", "gcp")
 BATCH = 50  # sandboxes leased at a time; small enough that a lease never runs out mid-batch
 IN_CHUNK = 500  # ids per IN (...) list
 
 
-# Sandboxes a thread of this process is working on, by worker id. claim_due (like the
-# service's leased()) treats a lease held by our own worker id as free, so that a
-# restarted run can resume; two sweeps running at once in one daemon (APScheduler runs
-# jobs in a thread pool) would otherwise both take the same sandbox.
-_in_hand: set[tuple[str, str]] = set()
-_in_hand_lock = threading.Lock()
-
-
-def take_in_hand(app: App, sandbox_ids: Iterable[str]) -> list[str]:
-    """Those of `sandbox_ids` no other thread of this process holds, now held by the caller."""
-    with _in_hand_lock:
-        free = [sid for sid in sandbox_ids if (app.worker_id, sid) not in _in_hand]
-        _in_hand.update((app.worker_id, sid) for sid in free)
-    return free
-
-
-def _drop_from_hand(app: App, sandbox_id: str) -> None:
-    with _in_hand_lock:
-        _in_hand.discard((app.worker_id, sandbox_id))
-
-
 def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
-             handle: Callable[[str], Any], *, attempted: set[str] | None = None,
+             handle: Callable[[Lease], Any], *, attempted: set[str] | None = None,
              batch: int = BATCH, stop: Stop | None = None) -> None:
-    """Claim due sandboxes batch by batch and handle each; one failure never stops the rest.
+    """Claim due sandboxes batch by batch and hand each one's lease to `handle`; one
+    failure never stops the rest.
 
     Batches go in id order, each past the last one's ids, so a sandbox whose handler failed
     and left it still matching is not handled twice in a run. `attempted` (shared by the
@@ -63,56 +41,37 @@ def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
         conditions.append(Sandbox.id.notin_(sorted(attempted)))
     last = ""  # below every id
     while not (stop and stop()):
-        ids = claim_due(app, *conditions, limit=batch, after=last)
-        if not ids:
+        leases = claim_due(app, *conditions, limit=batch, after=last)
+        if not leases:
             return
-        last = ids[-1]
+        last = leases[-1].sandbox_id
         if attempted is not None:
-            attempted.update(ids)
-        mine = take_in_hand(app, ids)
-        result.due += len(mine)
-        left = list(mine)
+            attempted.update(lease.sandbox_id for lease in leases)
+        result.due += len(leases)
+        left = list(leases)
         try:
             while left and not (stop and stop()):
-                run_one(app, result, left.pop(0), handle, in_hand=True)
-        finally:  # stopping (or the database went away): hand back what was not started
-            for sandbox_id in left:
-                _drop_from_hand(app, sandbox_id)
+                run_one(app, result, left.pop(0), handle)
+        finally:  # stopping: hand back what was not started (a lost database: they run out)
             if left and stop and stop():
-                release_all(app, left)
+                release(app, *left)
         if left:
             return
 
 
-def run_one(app: App, result: SweepResult, sandbox_id: str, handle: Callable[[str], Any], *,
-            in_hand: bool = False) -> None:
+def run_one(app: App, result: SweepResult, lease: Lease, handle: Callable[[Lease], Any]) -> None:
     """Handle one leased sandbox, count the outcome, give the lease back."""
     try:
-        handle(sandbox_id)
+        handle(lease)
         result.done += 1
     except DatabaseUnavailableError:
         raise  # every next item would fail too: let the runner log, wait and retry the sweep
     except Exception as exc:  # noqa: BLE001 - one sandbox's error never stops a sweep
         result.failed += 1
-        result.errors.append(f"sandbox {sandbox_id}: {exc}")
-        log.warning("sweep_item_failed job=%s sandbox=%s error=%r", result.job, sandbox_id, str(exc))
+        result.errors.append(f"sandbox {lease.sandbox_id}: {exc}")
+        log.warning("sweep_item_failed job=%s sandbox=%s error=%r", result.job, lease.sandbox_id, str(exc))
     finally:
-        try:
-            release(app, sandbox_id)
-        finally:
-            if in_hand:
-                _drop_from_hand(app, sandbox_id)
-
-
-def release_all(app: App, sandbox_ids: Iterable[str]) -> None:
-    ids = sorted(set(sandbox_ids))
-    for start in range(0, len(ids), IN_CHUNK):
-        with app.session() as session:
-            session.execute(
-                update(Sandbox)
-                .where(Sandbox.id.in_(ids[start:start + IN_CHUNK]), Sandbox.lease_owner == app.worker_id)
-                .values(lease_owner=None, lease_until=None)
-                .execution_options(synchronize_session=False))
+        release(app, lease)
 
 
 def chunks(values: list, size: int = IN_CHUNK) -> Iterable[list]:
@@ -121,13 +80,12 @@ def chunks(values: list, size: int = IN_CHUNK) -> Iterable[list]:
 
 
 def providers_with(app: App, *conditions: ColumnElement) -> list[str]:
-    """Known providers that have at least one sandbox matching `conditions` (an index probe each).
-
-    A provider nobody ever used is not visited: its credentials may not even exist.
-    """
+    """Installed clouds that have at least one sandbox matching `conditions` (an index probe
+    each). A cloud nobody ever used is not visited: its credentials may not even exist. One
+    with sandboxes but no table in the config is visited, and fails naming the table."""
     found = []
     with app.session() as session:
-        for name in PROVIDER_NAMES:
+        for name in clouds():
             query = select(exists().where(Sandbox.provider == name, *conditions))
             if session.execute(query).scalar():
                 found.append(name)

@@ -12,18 +12,19 @@ done with it (listed in the event as "skipped") so they never arrive late and ou
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 
-from sandbox.durations import parse_duration
+from sandbox.durations import LabelledDuration
 from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
 from sandbox.models import Milestone, Sandbox
 from sandbox.notices import queue_notice
 from sandbox.service.app import App
 from sandbox.service.changes import finish_destroy, freeze_sandbox
+from sandbox.service.steps import Lease
 from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import ACTOR, Stop, each_due
 
@@ -44,9 +45,8 @@ def _stamp_sql(app: App) -> ColumnElement:
     return func.strftime("%Y%m%d%H%M", Sandbox.expires_at)  # SQLite stores naive UTC
 
 
-def _leads(app: App) -> list[tuple[str, timedelta]]:
-    leads = [(lead, parse_duration(lead, "[daemon] warn_before")) for lead in app.settings.daemon.warn_before]
-    return sorted(leads, key=lambda item: item[1], reverse=True)
+def _leads(app: App) -> list[LabelledDuration]:
+    return sorted(app.settings.daemon.warn_before, key=lambda lead: lead.delta, reverse=True)
 
 
 @sweep(JOB)
@@ -55,18 +55,19 @@ def expire_due(app: App, result: SweepResult, now: datetime, stop: Stop | None) 
     leads = _leads(app)
     if leads:
         each_due(app, result, [_warning_due(app, now, leads)],
-                 lambda sid: _warn(app, sid, now, leads), attempted=attempted, stop=stop)
+                 lambda lease: _warn(app, lease.sandbox_id, now, leads), attempted=attempted, stop=stop)
     each_due(app, result, [Sandbox.state == ACTIVE, Sandbox.expires_at <= now],
-             lambda sid: freeze_sandbox(app, sid, actor=ACTOR, reason="expired"),
+             lambda lease: freeze_sandbox(app, lease.sandbox_id, actor=ACTOR, reason="expired", lease=lease),
              attempted=attempted, stop=stop)
     each_due(app, result, [Sandbox.state == FROZEN, Sandbox.delete_after <= now],
-             lambda sid: _end_grace(app, sid), attempted=attempted, stop=stop)
+             lambda lease: _end_grace(app, lease), attempted=attempted, stop=stop)
     each_due(app, result, [Sandbox.state == DELETING,
                            or_(Sandbox.next_attempt_at.is_(None), Sandbox.next_attempt_at <= now)],
-             lambda sid: finish_destroy(app, sid, actor=ACTOR), attempted=attempted, stop=stop)
+             lambda lease: finish_destroy(app, lease.sandbox_id, actor=ACTOR, lease=lease),
+             attempted=attempted, stop=stop)
 
 
-def _warning_due(app: App, now: datetime, leads: list[tuple[str, timedelta]]) -> ColumnElement:
+def _warning_due(app: App, now: datetime, leads: list[LabelledDuration]) -> ColumnElement:
     """Active, not yet expired, inside some lead's window with that warning not yet sent."""
     stamp = _stamp_sql(app)
     windows = [
@@ -76,10 +77,10 @@ def _warning_due(app: App, now: datetime, leads: list[tuple[str, timedelta]]) ->
         for lead, delta in leads
     ]
     return and_(Sandbox.state == ACTIVE, Sandbox.expires_at > now,
-                Sandbox.expires_at <= now + leads[0][1], or_(*windows))
+                Sandbox.expires_at <= now + leads[0].delta, or_(*windows))
 
 
-def _warn(app: App, sandbox_id: str, now: datetime, leads: list[tuple[str, timedelta]]) -> None:
+def _warn(app: App, sandbox_id: str, now: datetime, leads: list[LabelledDuration]) -> None:
     try:
         with app.session() as session:
             sandbox = session.get(Sandbox, sandbox_id)
@@ -103,13 +104,13 @@ def _warn(app: App, sandbox_id: str, now: datetime, leads: list[tuple[str, timed
         log.info("warning_already_sent sandbox=%s", sandbox_id)
 
 
-def _end_grace(app: App, sandbox_id: str) -> None:
+def _end_grace(app: App, lease: Lease) -> None:
     now = app.now()
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get(Sandbox, lease.sandbox_id)
         if sandbox.state == FROZEN:
             transition(session, sandbox, DELETING, actor=ACTOR, action="grace_ended", at=now,
                        detail={"delete_after": sandbox.delete_after.isoformat()}, next_attempt_at=now)
         elif sandbox.state != DELETING:
             return
-    finish_destroy(app, sandbox_id, actor=ACTOR)
+    finish_destroy(app, lease.sandbox_id, actor=ACTOR, lease=lease)

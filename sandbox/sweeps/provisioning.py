@@ -21,8 +21,9 @@ from sandbox.lifecycle import PROVISIONING, REQUESTED
 from sandbox.models import Sandbox
 from sandbox.service.app import App
 from sandbox.service.provisioning import provision_sandbox
+from sandbox.service.steps import Lease
 from sandbox.sweeps.base import SweepResult, claim_due, sweep
-from sandbox.sweeps.common import ACTOR, Stop, run_one, take_in_hand
+from sandbox.sweeps.common import ACTOR, Stop, run_one
 
 log = logging.getLogger("sandbox.sweeps.provision")
 
@@ -52,18 +53,15 @@ def provision_due(app: App, result: SweepResult, now: datetime, stop: Stop | Non
     workers: list[str] = []
     for provider, count in sorted(counts.items()):
         app.provider(provider)  # build it once here, not racing in the threads
-        limit = getattr(app.settings.daemon, f"{provider}_concurrency", 1)
+        limit = app.settings.cloud(provider).concurrency
         workers += [provider] * max(1, min(limit, count))
     with ThreadPoolExecutor(max_workers=len(workers), thread_name_prefix="provision") as pool:
         for future in [pool.submit(_work, app, queue, provider) for provider in workers]:
             future.result()  # re-raises a lost database connection
 
 class _Queue:
-    """Hands each worker thread the next due sandbox of its provider, one claim at a time.
-
-    Claims are serialised in this process: claim_due treats our own worker id's lease as
-    free (so a crashed run of this same process can resume), which would otherwise let two
-    threads claim one sandbox. The `attempted` set keeps a sandbox to one try per sweep.
+    """Hands each worker thread the lease of the next due sandbox of its provider, one
+    claim at a time. The `attempted` set keeps a sandbox to one try per sweep.
     """
 
     def __init__(self, app: App, due: ColumnElement, result: SweepResult, stop: Stop | None):
@@ -74,18 +72,17 @@ class _Queue:
         self.attempted: set[str] = set()
         self.lock = threading.Lock()
 
-    def next(self, provider: str) -> str | None:
+    def next(self, provider: str) -> Lease | None:
         with self.lock:
-            while not (self.stop and self.stop()):
-                extra = [Sandbox.id.notin_(sorted(self.attempted))] if self.attempted else []
-                ids = claim_due(self.app, self.due, Sandbox.provider == provider, *extra, limit=1)
-                if not ids:
-                    return None
-                self.attempted.add(ids[0])
-                if take_in_hand(self.app, ids):  # else another sweep thread of ours has it
-                    self.result.due += 1
-                    return ids[0]
-            return None
+            if self.stop and self.stop():
+                return None
+            extra = [Sandbox.id.notin_(sorted(self.attempted))] if self.attempted else []
+            leases = claim_due(self.app, self.due, Sandbox.provider == provider, *extra, limit=1)
+            if not leases:
+                return None
+            self.attempted.add(leases[0].sandbox_id)
+            self.result.due += 1
+            return leases[0]
 
     def count(self, outcome: SweepResult) -> None:
         with self.lock:
@@ -95,10 +92,9 @@ class _Queue:
 
 
 def _work(app: App, queue: _Queue, provider: str) -> None:
-    while (sandbox_id := queue.next(provider)) is not None:
+    while (lease := queue.next(provider)) is not None:
         outcome = SweepResult(JOB)
         try:
-            run_one(app, outcome, sandbox_id, lambda sid: provision_sandbox(app, sid, actor=ACTOR, lease_held=True),
-                    in_hand=True)
+            run_one(app, outcome, lease, lambda held: provision_sandbox(app, held.sandbox_id, actor=ACTOR, lease=held))
         finally:
             queue.count(outcome)

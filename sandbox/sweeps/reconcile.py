@@ -25,9 +25,10 @@ from sqlalchemy.exc import IntegrityError
 from sandbox.errors import ProviderError
 from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
 from sandbox.models import Credential, Milestone, Sandbox
-from sandbox.provider import ManagedResource
+from sandbox.provider import ManagedResource, cloud_named
 from sandbox.service.app import App
 from sandbox.service.changes import finish_destroy
+from sandbox.service.steps import Lease
 from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import ACTOR, Stop, each_due, fail_provider, placement_of, providers_with
 
@@ -36,10 +37,6 @@ log = logging.getLogger("sandbox.sweeps.reconcile")
 JOB = "reconcile"
 WATCHED = (ACTIVE, FROZEN, DELETING)
 MILESTONE = "closed_out_of_band"
-# What a cloud answers for an account / project it no longer has (GCP says 403 for
-# projects that do not exist, to hide which ids are taken).
-GONE_CODES = frozenset({"TargetNotFoundException", "AccountNotFoundException", "NOT_FOUND",
-                        "PERMISSION_DENIED"})
 
 
 @sweep(JOB)
@@ -56,11 +53,12 @@ def reconcile(app: App, result: SweepResult, now: datetime, stop: Stop | None) -
         closed = sorted(cid for cid, resource in listed.items() if resource.state == "closed")
         gone_or_closed = or_(Sandbox.cloud_id.in_(closed), Sandbox.cloud_id.notin_(sorted(listed)))
         each_due(app, result, [Sandbox.provider == provider_name, *watched, gone_or_closed],
-                 lambda sid: _reconcile_one(app, result, provider_name, sid, listed, now), stop=stop)
+                 lambda lease: _reconcile_one(app, result, provider_name, lease, listed, now), stop=stop)
 
 
-def _reconcile_one(app: App, result: SweepResult, provider_name: str, sandbox_id: str,
+def _reconcile_one(app: App, result: SweepResult, provider_name: str, lease: Lease,
                    listed: dict[str, ManagedResource], now: datetime) -> None:
+    sandbox_id = lease.sandbox_id
     with app.session() as session:
         sandbox = session.get(Sandbox, sandbox_id)
     resource = listed.get(sandbox.cloud_id)
@@ -71,7 +69,7 @@ def _reconcile_one(app: App, result: SweepResult, provider_name: str, sandbox_id
             app.provider(provider_name).read_tags(placement_of(sandbox))
             result.cloud_requests += 1
         except ProviderError as exc:
-            if exc.retryable or exc.code not in GONE_CODES:
+            if exc.retryable or exc.code not in cloud_named(provider_name).gone_codes:
                 raise
             cloud = {"cloud_state": "not_found", "error": str(exc)}
         else:
@@ -79,12 +77,12 @@ def _reconcile_one(app: App, result: SweepResult, provider_name: str, sandbox_id
             return
     if not (sandbox.state == DELETING and _close_was_ours(sandbox)):
         _mark_closed(app, sandbox_id, {"cloud_id": sandbox.cloud_id, **cloud}, now)
-    finish_destroy(app, sandbox_id, actor=ACTOR)
+    finish_destroy(app, sandbox_id, actor=ACTOR, lease=lease)
 
 
 def _close_was_ours(sandbox: Sandbox) -> bool:
-    """Our own teardown asked for the close (AWS) / delete (GCP) and stopped short after."""
-    return bool(sandbox.progress.get("close_requested") or sandbox.progress.get("delete_requested"))
+    """Our own teardown asked the cloud to close / delete it and stopped short after."""
+    return any(sandbox.progress.get(key) for key in cloud_named(sandbox.provider).close_steps)
 
 
 def _mark_closed(app: App, sandbox_id: str, detail: dict, now: datetime) -> None:

@@ -18,9 +18,10 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from sandbox.errors import ProviderError
 from sandbox.lifecycle import ACTIVE, FAILED, FROZEN, PROVISIONING, record_event
 from sandbox.models import Sandbox
-from sandbox.provider import ManagedResource
+from sandbox.provider import ManagedResource, cloud_named
 from sandbox.service.app import App
 from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import (ACTOR, Stop, chunks, each_due, fail_provider, placement_of, providers_with,
@@ -45,7 +46,7 @@ def check_tags(app: App, result: SweepResult, now: datetime, stop: Stop | None) 
         listed = {resource.cloud_id: resource for resource in managed}
         each_due(app, result, [Sandbox.provider == provider_name, Sandbox.state.in_(LIVE),
                                Sandbox.cloud_id.is_not(None)],
-                 lambda sid: _check_one(app, result, provider_name, sid, listed, now), stop=stop)
+                 lambda lease: _check_one(app, result, provider_name, lease.sandbox_id, listed, now), stop=stop)
         _record_orphans(app, provider_name, managed, now)
 
 
@@ -58,8 +59,15 @@ def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: st
     if sandbox.cloud_id in listed:
         current = dict(listed[sandbox.cloud_id].tags)
     else:
-        current = provider.read_tags(placement)
-        result.cloud_requests += 1
+        try:
+            current = provider.read_tags(placement)
+        except ProviderError as exc:
+            if exc.retryable or exc.code not in cloud_named(provider_name).gone_codes:
+                raise
+            log.info("tags_skipped sandbox=%s reason=gone code=%s", sandbox_id, exc.code)
+            return  # the cloud lost it: reconcile ends the sandbox, nothing to tag
+        finally:
+            result.cloud_requests += 1
     desired = provider.desired_tags(sandbox.desired_tags)
     drifted = sorted(key for key, value in desired.items() if current.get(key) != value)
     if not drifted:
@@ -83,6 +91,7 @@ def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: st
 
 
 def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource], now: datetime) -> None:
+    cloud = cloud_named(provider_name)
     owned_ids: set[str] = set()
     ids = sorted({resource.cloud_id for resource in managed})
     by_name: dict[str, list[str]] = {}
@@ -96,7 +105,9 @@ def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource]
         # an AWS account created just before a crash carries the sandbox's name.
         for name, progress in session.execute(select(Sandbox.name, Sandbox.progress).where(
                 Sandbox.provider == provider_name, Sandbox.state.in_(IN_FLIGHT))):
-            owned_ids.update(str(progress[key]) for key in ("account_id", "project_id") if progress.get(key))
+            cloud_id = cloud.cloud_id_from(progress)
+            if cloud_id:
+                owned_ids.add(cloud_id)
             owned_ids.update(by_name.get(name, ()))
     orphans = [resource for resource in managed if resource.cloud_id not in owned_ids]
     for resource in orphans:

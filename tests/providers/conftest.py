@@ -10,7 +10,7 @@ import pytest
 
 from tests.memory_steps import MemorySteps  # noqa: F401 - re-exported for the tests
 
-from sandbox.config import AwsSettings
+from sandbox.providers.aws.settings import AwsSettings
 
 
 @pytest.fixture(scope="session")

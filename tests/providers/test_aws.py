@@ -14,9 +14,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from sandbox.providers.aws import AwsProvider
+from sandbox.providers.aws.provider import AwsProvider
 from sandbox.providers.aws.members import generate_password, iam_user_name
-from sandbox.config import AwsSettings
+from sandbox.providers.aws.settings import AwsSettings
 from sandbox.errors import CloseQuotaError, ProviderError
 from sandbox.provider import Member, Placement, Plan, Threshold
 from tests.providers.conftest import MemorySteps

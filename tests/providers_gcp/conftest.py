@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT, DEFAULT_ORGANIZATION, GcpEmulator
-from sandbox.providers.gcp import GcpProvider
-from sandbox.config import BUILTIN_TEMPLATES, GcpSettings
+from sandbox.providers.gcp.provider import GcpProvider
+from sandbox.config import BUILTIN_TEMPLATES
+from sandbox.providers.gcp.settings import GcpSettings
 from sandbox.provider import Member, Plan
 from sandbox.templates import load_template_file
 from tests.memory_steps import MemorySteps  # noqa: F401 - re-exported for the tests

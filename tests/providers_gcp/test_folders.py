@@ -5,7 +5,7 @@ from google.cloud import resourcemanager_v3
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
 
-from sandbox.providers.gcp import GcpProvider
+from sandbox.providers.gcp.provider import GcpProvider
 from sandbox.errors import ProviderError
 
 

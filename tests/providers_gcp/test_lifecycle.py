@@ -8,7 +8,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3
 from google.protobuf import field_mask_pb2
 
-from sandbox.providers.gcp import GcpProvider
+from sandbox.providers.gcp.provider import GcpProvider
 from sandbox.errors import ProviderError
 from sandbox.provider import Placement
 

@@ -6,7 +6,7 @@ from google.auth.credentials import AnonymousCredentials
 from google.cloud import resourcemanager_v3
 
 from sandbox.emulators.gcp import DEFAULT_BILLING_ACCOUNT
-from sandbox.providers.gcp import GcpProvider
+from sandbox.providers.gcp.provider import GcpProvider
 from sandbox.providers.gcp.naming import valid_label
 from sandbox.errors import ProviderError
 from sandbox.provider import Placement

@@ -28,10 +28,10 @@ def write_toml(path: Path, settings, port: int) -> Path:
         "[server]", f"port = {port}",
         "[auth]", f"issuer = {json.dumps(auth.issuer)}", f"client_id = {json.dumps(auth.client_id)}",
         f"allowed_domains = {json.dumps(auth.allowed_domains)}",
-        "[aws]", f"endpoint_url = {json.dumps(settings.aws.endpoint_url)}",
-        "[gcp]", f"endpoint = {json.dumps(settings.gcp.endpoint)}",
-        f"organization = {json.dumps(settings.gcp.organization)}",
-        f"billing_account = {json.dumps(settings.gcp.billing_account)}",
+        "[aws]", f"endpoint_url = {json.dumps(settings.clouds['aws'].endpoint_url)}",
+        "[gcp]", f"endpoint = {json.dumps(settings.clouds['gcp'].endpoint)}",
+        f"organization = {json.dumps(settings.clouds['gcp'].organization)}",
+        f"billing_account = {json.dumps(settings.clouds['gcp'].billing_account)}",
         "[departments.engineering]", 'aws_ou = "engineering"', 'gcp_folder = "engineering"', 'groups = ["eng"]',
     ]
     path.write_text("\n".join(lines) + "\n")
