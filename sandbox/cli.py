@@ -162,6 +162,11 @@ class SandboxGroup(click.Group):
 @click.pass_context
 def main(ctx, config_path):
     """Sandbox Cloud: temporary AWS accounts and GCP projects that always end."""
+    import logging
+
+    # A command's errors are its one line on stderr; the log records behind them (which
+    # Python would print for want of a handler) are for the daemon's and server's logs.
+    logging.getLogger("sandbox").addHandler(logging.NullHandler())
     ctx.obj = Context(config_path)
 
 

@@ -27,7 +27,7 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
     server = settings.server
     options = dict(host=host or server.host, port=port if port is not None else server.port,
                    proxy_headers=True, forwarded_allow_ips=",".join(server.trusted_proxies) or "127.0.0.1",
-                   log_level="info", server_header=False)
+                   log_level="info", log_config=_log_config(), server_header=False)
     workers = workers or server.workers
     if workers > 1:
         if settings.source.endswith(".toml"):
@@ -36,3 +36,15 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
         uvicorn.run("sandbox.server.run:app_from_environment", factory=True, workers=workers, **options)
     else:
         uvicorn.run(create_app(settings), **options)
+
+
+def _log_config() -> dict:
+    """uvicorn's logging, plus our own loggers (provisioning in the background, sign-in
+    problems) through its stderr handler."""
+    import copy
+
+    from uvicorn.config import LOGGING_CONFIG
+
+    config = copy.deepcopy(LOGGING_CONFIG)
+    config["loggers"]["sandbox"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    return config
