@@ -8,7 +8,7 @@ import socket
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError
@@ -60,17 +60,21 @@ class App:
             raise
 
     def scalar(self, statement: Any) -> Any:
+        """The first column of the first row of a read-only statement (see `read`)."""
+        return self.read(statement, lambda result: result.scalar())
+
+    def read(self, statement: Any, fetch: Callable[[Any], Any] = lambda result: result.all()) -> Any:
         """One read-only statement outside any transaction: on PostgreSQL an autocommit
         connection with no BEGIN, COMMIT or ping round trip (bench/server_bench.py: /me's
         quota count went from about 0.75 to 0.2 ms). A dropped connection is retried once,
         which the ping would otherwise have caught."""
         if not self.is_postgres:
             with self.session() as session:
-                return session.execute(statement).scalar()
+                return fetch(session.execute(statement))
         for attempt in (1, 2):
             try:
                 with self._reads.connect() as connection:
-                    return connection.execute(statement).scalar()
+                    return fetch(connection.execute(statement))
             except DBAPIError as exc:
                 if exc.connection_invalidated and attempt == 1:
                     continue

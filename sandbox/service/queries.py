@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_
-from sqlalchemy.orm import defer
 from sqlmodel import select
 
 from sandbox.config import Identity
@@ -53,9 +52,8 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
         raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
     # Both keys descending, so ix_sandbox_created_id serves the order (read backwards)
     # instead of a sort of every visible row on each page.
-    # A row's view needs neither the template snapshot nor the step outcomes.
-    query = (select(Sandbox).options(defer(Sandbox.plan), defer(Sandbox.progress))
-             .order_by(Sandbox.created_at.desc(), Sandbox.id.desc()))
+    # Plain rows of the view's columns, not ORM objects: a page of 50 is half the work.
+    query = select(*VIEW_COLUMNS).order_by(Sandbox.created_at.desc(), Sandbox.id.desc())
     if mine:
         shared = select(Member.sandbox_id).where(Member.email == identity.email)
         query = query.where(or_(Sandbox.owner == identity.email, Sandbox.id.in_(shared)))
@@ -70,8 +68,7 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
         created_at, last_id = _decode_cursor(cursor)
         query = query.where(or_(Sandbox.created_at < created_at,
                                 and_(Sandbox.created_at == created_at, Sandbox.id < last_id)))
-    with app.session() as session:
-        rows = session.exec(query.limit(limit + 1) if limit else query).all()
+    rows = app.read(query.limit(limit + 1) if limit else query)
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit else rows
     return {"items": [sandbox_view(s) for s in rows],
@@ -79,6 +76,11 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
 
 
 MAX_PAGE = 500
+# What sandbox_view reads of a row without its members.
+VIEW_COLUMNS = tuple(getattr(Sandbox, name) for name in (
+    "id", "name", "provider", "template", "owner", "department", "state", "cloud_id", "location",
+    "created_at", "expires_at", "frozen_at", "delete_after", "deleted_at", "extension_count", "budget_usd",
+    "spend_usd", "approval_required", "approved_by", "last_error"))
 
 
 def _encode_cursor(last: Sandbox) -> str:
