@@ -104,7 +104,7 @@ class OneLineUsageError(click.UsageError):
 
     def __init__(self, exc: click.UsageError):
         super().__init__(exc.format_message(), exc.ctx)
-        self.exit_code = exc.exit_code
+        self.exit_code = exc.exit_code  # type: ignore[misc]  # click types it a ClassVar, yet reads it per instance
 
     def show(self, file=None) -> None:
         hint = f" (see: {self.ctx.command_path} --help)" if self.ctx is not None else ""

@@ -13,7 +13,7 @@ from importlib import resources
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any, get_args, get_origin, get_type_hints
+from typing import Any, Iterable, get_args, get_origin, get_type_hints
 
 from sandbox.durations import LabelledDuration, parse_duration
 from sandbox.errors import ConfigError, UsageError
@@ -255,7 +255,7 @@ def _department(name: str, raw: Any, source: str, placement_keys: list[str]) -> 
 _DERIVED = ("source", "departments", "clouds", "locations")
 
 
-def _build(cls, raw: Any, source: str, prefix: str, extra_keys: list[str] = ()):
+def _build(cls, raw: Any, source: str, prefix: str, extra_keys: Iterable[str] = ()):
     """`extra_keys`: what else the table may hold (taken out by the caller), for the error."""
     if not isinstance(raw, dict):
         raise ConfigError(f"{source}: [{prefix.rstrip('.')}] must be a table")

@@ -32,11 +32,12 @@ import time
 from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Iterator
+from typing import IO, Any, Iterator, cast
 
-from sqlalchemy import text, update
+from sqlalchemy import CursorResult, text, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlmodel import col
 
 from sandbox.clock import Clock
 from sandbox.config import Settings
@@ -77,7 +78,7 @@ class Daemon:
         self.app = app
         self.metrics = metrics or Metrics()
         self.stop_event = threading.Event()
-        self.scheduler = None
+        self.scheduler: Any = None  # serve()'s BlockingScheduler (APScheduler has no types)
         self._running: dict[str, int] = {}
         self._idle = threading.Condition()
         self._serving = False
@@ -116,7 +117,7 @@ class Daemon:
         return result
 
     def run_once(self, names: list[str]) -> list[SweepResult]:
-        results = []
+        results: list[SweepResult] = []
         self._serving = True
         try:
             for name in names:
@@ -222,13 +223,13 @@ class Daemon:
 
     def release_leases(self) -> int:
         """Hand back every sandbox this worker still holds, so others need not wait the lease out."""
-        mine = Sandbox.lease_owner.startswith(f"{self.app.worker_id}:", autoescape=True)  # see steps.Lease
+        mine = col(Sandbox.lease_owner).startswith(f"{self.app.worker_id}:", autoescape=True)  # see steps.Lease
         try:
             with self.app.session() as session:
-                count = session.execute(
+                count = cast(CursorResult, session.execute(
                     update(Sandbox).where(mine)
                     .values(lease_owner=None, lease_until=None)
-                    .execution_options(synchronize_session=False)).rowcount
+                    .execution_options(synchronize_session=False))).rowcount
         except Exception as exc:  # noqa: BLE001 - the lease then simply runs out
             log.warning("lease_release_failed error=%r", _describe(exc))
             return 0

@@ -116,7 +116,7 @@ def check_schema(engine: Engine) -> None:
         )
 
 
-def upgrade(engine: Engine) -> tuple[str | None, str]:
+def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     """Bring the schema to the newest revision; returns (before, after)."""
     from alembic import command
     from alembic.config import Config

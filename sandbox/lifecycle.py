@@ -8,11 +8,11 @@ second UPDATE matches no row and raises ConcurrentUpdateError, so nothing moves 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import update
+from sqlalchemy import CursorResult, update
 from sqlalchemy.orm.attributes import set_committed_value
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from sandbox.errors import ConcurrentUpdateError, IllegalTransitionError
 from sandbox.models import Event, Sandbox
@@ -68,13 +68,13 @@ def transition(session: Session, sandbox: Sandbox, to_state: str, *, actor: str,
             f"sandbox {sandbox.id} is {from_state}; it cannot become {to_state}"
         )
     values = {"state": to_state, "version": sandbox.version + 1, **changes}
-    result = session.execute(
+    result = cast(CursorResult, session.execute(
         update(Sandbox)
-        .where(Sandbox.id == sandbox.id, Sandbox.version == sandbox.version,
-               Sandbox.state == from_state)
+        .where(col(Sandbox.id) == sandbox.id, col(Sandbox.version) == sandbox.version,
+               col(Sandbox.state) == from_state)
         .values(**values)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:
         session.rollback()
         raise ConcurrentUpdateError(
@@ -89,12 +89,12 @@ def transition(session: Session, sandbox: Sandbox, to_state: str, *, actor: str,
 def update_guarded(session: Session, sandbox: Sandbox, **changes: Any) -> Sandbox:
     """Change fields other than state under the same version guard (extend, progress)."""
     values = {"version": sandbox.version + 1, **changes}
-    result = session.execute(
+    result = cast(CursorResult, session.execute(
         update(Sandbox)
-        .where(Sandbox.id == sandbox.id, Sandbox.version == sandbox.version)
+        .where(col(Sandbox.id) == sandbox.id, col(Sandbox.version) == sandbox.version)
         .values(**values)
         .execution_options(synchronize_session=False)
-    )
+    ))
     if result.rowcount != 1:
         session.rollback()
         raise ConcurrentUpdateError(f"sandbox {sandbox.id} was changed by someone else; try again")

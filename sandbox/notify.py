@@ -28,6 +28,7 @@ from email.utils import formatdate, make_msgid
 from typing import Callable, Protocol
 
 from sqlalchemy import or_, select, update
+from sqlmodel import col
 
 from sandbox.config import NotifySettings
 from sandbox.errors import ConfigError, SandboxError
@@ -194,9 +195,9 @@ def _claim(app: App, limit: int) -> list[tuple[Message, datetime]]:
     token = now + app.settings.daemon.lease  # the new next_attempt_at marks the row as ours
     query = (
         select(Notification)
-        .where(Notification.delivered_at.is_(None), Notification.failed_at.is_(None),
-               or_(Notification.next_attempt_at.is_(None), Notification.next_attempt_at <= now))
-        .order_by(Notification.next_attempt_at, Notification.id)
+        .where(col(Notification.delivered_at).is_(None), col(Notification.failed_at).is_(None),
+               or_(col(Notification.next_attempt_at).is_(None), col(Notification.next_attempt_at) <= now))
+        .order_by(col(Notification.next_attempt_at), col(Notification.id))
         .limit(limit)
     )
     if app.is_postgres:
@@ -205,7 +206,7 @@ def _claim(app: App, limit: int) -> list[tuple[Message, datetime]]:
         rows = list(session.execute(query).scalars())
         if rows:
             session.execute(
-                update(Notification).where(Notification.id.in_([r.id for r in rows]))
+                update(Notification).where(col(Notification.id).in_([r.id for r in rows]))
                 .values(next_attempt_at=token).execution_options(synchronize_session=False))
         messages = [Message(id=r.id, kind=r.kind, sandbox_id=r.sandbox_id, recipients=tuple(r.recipients),
                             subject=r.subject, body=r.body) for r in rows]
@@ -214,8 +215,8 @@ def _claim(app: App, limit: int) -> list[tuple[Message, datetime]]:
 
 def _ours(message: Message, token: datetime):
     """Still claimed by this run: not delivered, and nobody re-claimed it after a lapse."""
-    return (Notification.id == message.id, Notification.delivered_at.is_(None),
-            Notification.next_attempt_at == token)
+    return (col(Notification.id) == message.id, col(Notification.delivered_at).is_(None),
+            col(Notification.next_attempt_at) == token)
 
 
 def _record_delivery(app: App, message: Message, token: datetime) -> None:
@@ -241,7 +242,7 @@ def _record_failure(app: App, message: Message, token: datetime, error: str) -> 
             values["failed_at"] = now
         else:
             values["next_attempt_at"] = now + backoff(app, attempts)
-        session.execute(update(Notification).where(Notification.id == row.id).values(**values)
+        session.execute(update(Notification).where(col(Notification.id) == row.id).values(**values)
                         .execution_options(synchronize_session=False))
     return gave_up
 

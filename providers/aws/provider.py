@@ -267,7 +267,7 @@ class AwsProvider:
             email = self.settings.email_pattern.format(name=plan.name)
             account_id = self.org.find_account_by_email(email, plan.name)
         account = self.org.describe_account(account_id) if account_id else None
-        if account is None:
+        if not account_id or account is None:
             self._delete_budget(plan, steps)
             return {"account_id": account_id, "account_status": "NOT_FOUND"}
         closed = account_state(account) in CLOSED_STATES

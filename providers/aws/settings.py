@@ -28,5 +28,6 @@ class AwsSettings:
         return join_location(self.active_ou, self.departments.get(department), ("/",))
 
     def managed_ous(self) -> list[str]:
-        departments = [self.department_location(d) for d in self.departments]
+        located = (self.department_location(d) for d in self.departments)
+        departments = [path for path in located if path is not None]  # each has one: see parse_settings
         return list(dict.fromkeys([self.active_ou, *departments, self.frozen_ou, self.closed_ou]))

@@ -72,7 +72,8 @@ class FolderResolver:
         parts = split_path(path)
         if not parts:
             raise ProviderError(f"GCP folder path {path!r} is empty", code="FOLDER_NOT_FOUND")
-        parent, lines = self.organization, []
+        parent = self.organization
+        lines: list[tuple[str, str]] = []
         for depth in range(1, len(parts) + 1):
             prefix = "/".join(parts[:depth])
             cached = self._cache.get(prefix)

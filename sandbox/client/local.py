@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import builtins
 from typing import Any, Callable
 
 
@@ -52,7 +53,7 @@ class LocalBackend:
 
         return show_sandbox(self._app, self._me, ref)
 
-    def events(self, ref: str) -> list[dict[str, Any]]:
+    def events(self, ref: str) -> builtins.list[dict[str, Any]]:
         from sandbox.service import list_events
 
         return list_events(self._app, self._me, ref)
@@ -99,7 +100,7 @@ class LocalBackend:
 
         return create_token(self._app, self._me, name, expires_in=expires_in, scope=scope)
 
-    def tokens(self, owner: str | None) -> list[dict[str, Any]]:
+    def tokens(self, owner: str | None) -> builtins.list[dict[str, Any]]:
         from sandbox.service import list_tokens
 
         return list_tokens(self._app, self._me, owner=owner)

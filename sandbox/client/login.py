@@ -241,7 +241,7 @@ def _free_port() -> int:
 class _Receiver:
     """A one-shot loopback HTTP server that catches the issuer's redirect."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         received: dict[str, str] = {}
         done = threading.Event()
 

@@ -3,6 +3,7 @@ exit codes of local mode. Who the caller is comes from their login or API token 
 
 from __future__ import annotations
 
+import builtins
 import time
 from typing import Any, Callable
 from urllib.parse import quote
@@ -66,7 +67,7 @@ class RemoteBackend:
     def show(self, ref: str) -> dict[str, Any]:
         return self.api.get(f"/api/v1/sandboxes/{_seg(ref)}")
 
-    def events(self, ref: str) -> list[dict[str, Any]]:
+    def events(self, ref: str) -> builtins.list[dict[str, Any]]:
         return self.api.get(f"/api/v1/sandboxes/{_seg(ref)}/events")
 
     def credentials(self, ref: str, member: str | None) -> dict[str, Any]:
@@ -99,7 +100,7 @@ class RemoteBackend:
     def create_token(self, name: str, *, expires_in: str, scope: str) -> dict[str, Any]:
         return self.api.post("/api/v1/tokens", {"name": name, "expires_in": expires_in, "scope": scope})
 
-    def tokens(self, owner: str | None) -> list[dict[str, Any]]:
+    def tokens(self, owner: str | None) -> builtins.list[dict[str, Any]]:
         return self.api.get("/api/v1/tokens", owner=owner)
 
     def revoke_token(self, token_id: str) -> dict[str, Any]:

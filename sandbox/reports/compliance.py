@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import and_, case, func, literal, or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from sandbox.lifecycle import ACTIVE, FAILED, FROZEN
 from sandbox.models import Event, Finding, Sandbox
@@ -43,17 +44,19 @@ def findings(session: Session, p: ReportParams) -> Section:
 
 
 def _seen_in_period(p: ReportParams):
-    return and_(Finding.first_seen < p.end, or_(Finding.resolved_at.is_(None), Finding.resolved_at >= p.start))
+    return and_(col(Finding.first_seen) < p.end,
+                or_(col(Finding.resolved_at).is_(None), col(Finding.resolved_at) >= p.start))
 
 
 def _sweep_findings(session: Session, p: ReportParams) -> list[dict]:
-    order = case({kind: n for n, kind in enumerate(CATEGORIES)}, value=Finding.kind, else_=len(CATEGORIES))
+    order = case({kind: n for n, kind in enumerate(CATEGORIES)}, value=col(Finding.kind), else_=len(CATEGORIES))
     query = (
-        select(Finding.kind, Finding.sandbox_id, Sandbox.owner, Sandbox.department, Finding.provider,
-               Finding.cloud_id, Finding.first_seen, Finding.last_seen, Finding.resolved_at, Finding.detail)
-        .outerjoin(Sandbox, Sandbox.id == Finding.sandbox_id)
-        .where(_seen_in_period(p), *owned_scope(p, Finding.sandbox_id))
-        .order_by(order, Finding.first_seen, Finding.id)
+        select(col(Finding.kind), col(Finding.sandbox_id), col(Sandbox.owner), col(Sandbox.department),
+               col(Finding.provider), col(Finding.cloud_id), col(Finding.first_seen), col(Finding.last_seen),
+               col(Finding.resolved_at), col(Finding.detail))
+        .outerjoin(Sandbox, col(Sandbox.id) == col(Finding.sandbox_id))
+        .where(_seen_in_period(p), *owned_scope(p, col(Finding.sandbox_id)))
+        .order_by(order, col(Finding.first_seen), col(Finding.id))
     )
     return [{
         "category": r.kind,
@@ -66,17 +69,18 @@ def _sweep_findings(session: Session, p: ReportParams) -> list[dict]:
 
 def _is_overdue(p: ReportParams):
     """Active past expiry, frozen past the grace period: the expiry sweep is behind or failing."""
-    return or_(and_(Sandbox.state == ACTIVE, Sandbox.expires_at < p.now),
-               and_(Sandbox.state == FROZEN, Sandbox.delete_after < p.now))
+    return or_(and_(col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at) < p.now),
+               and_(col(Sandbox.state) == FROZEN, col(Sandbox.delete_after) < p.now))
 
 
 def _overdue(session: Session, p: ReportParams) -> list[dict]:
-    due = case((Sandbox.state == ACTIVE, Sandbox.expires_at), else_=Sandbox.delete_after)
+    due = case((col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at)), else_=col(Sandbox.delete_after))
     query = (
-        select(Sandbox.id, Sandbox.owner, Sandbox.department, Sandbox.provider, Sandbox.cloud_id, Sandbox.state,
-               Sandbox.expires_at, Sandbox.delete_after, Sandbox.last_error)
+        select(col(Sandbox.id), col(Sandbox.owner), col(Sandbox.department), col(Sandbox.provider),
+               col(Sandbox.cloud_id), col(Sandbox.state), col(Sandbox.expires_at), col(Sandbox.delete_after),
+               col(Sandbox.last_error))
         .where(_is_overdue(p), *sandbox_scope(p))
-        .order_by(Sandbox.state, due, Sandbox.id)
+        .order_by(col(Sandbox.state), due, col(Sandbox.id))
     )
     rows = []
     for r in session.execute(query):
@@ -93,12 +97,14 @@ def _overdue(session: Session, p: ReportParams) -> list[dict]:
 
 
 def _failed(session: Session, p: ReportParams) -> list[dict]:
-    failed_at = (select(func.max(Event.at)).where(Event.sandbox_id == Sandbox.id, Event.action == "provision_failed")
+    failed_at = (select(func.max(col(Event.at)))
+                 .where(col(Event.sandbox_id) == col(Sandbox.id), col(Event.action) == "provision_failed")
                  .correlate(Sandbox).scalar_subquery())
     query = (
-        select(Sandbox.id, Sandbox.owner, Sandbox.department, Sandbox.provider, Sandbox.cloud_id, Sandbox.template,
-               Sandbox.attempts, Sandbox.last_error, Sandbox.created_at, failed_at.label("failed_at"))
-        .where(Sandbox.state == FAILED, *sandbox_scope(p)).order_by(Sandbox.created_at, Sandbox.id)
+        select(col(Sandbox.id), col(Sandbox.owner), col(Sandbox.department), col(Sandbox.provider),
+               col(Sandbox.cloud_id), col(Sandbox.template), col(Sandbox.attempts), col(Sandbox.last_error),
+               col(Sandbox.created_at), failed_at.label("failed_at"))
+        .where(col(Sandbox.state) == FAILED, *sandbox_scope(p)).order_by(col(Sandbox.created_at), col(Sandbox.id))
     )
     return [{
         "category": "failed", "status": "open", "sandbox_id": r.id, "owner": r.owner,
@@ -111,18 +117,19 @@ def _failed(session: Session, p: ReportParams) -> list[dict]:
 def _totals(session: Session, p: ReportParams) -> dict:
     """Open findings per category (SQL counts), and the period's repair / failure events."""
     open_findings = dict(session.execute(
-        select(Finding.kind, func.count()).where(Finding.resolved_at.is_(None), *owned_scope(p, Finding.sandbox_id))
-        .group_by(Finding.kind)).all())
-    overdue = dict(session.execute(
-        select(case((Sandbox.state == ACTIVE, literal("past_expiry")), else_=literal("past_grace")), func.count())
+        select(col(Finding.kind), func.count())
+        .where(col(Finding.resolved_at).is_(None), *owned_scope(p, col(Finding.sandbox_id)))
+        .group_by(col(Finding.kind))).all())
+    overdue: dict[str, int] = dict(session.execute(
+        select(case((col(Sandbox.state) == ACTIVE, literal("past_expiry")), else_=literal("past_grace")), func.count())
         .where(_is_overdue(p), *sandbox_scope(p))
-        .group_by(Sandbox.state)).all())
-    failed = session.execute(select(func.count()).where(Sandbox.state == FAILED, *sandbox_scope(p))).scalar()
+        .group_by(col(Sandbox.state))).all())
+    failed = session.execute(select(func.count()).where(col(Sandbox.state) == FAILED, *sandbox_scope(p))).scalar()
     events = dict(session.execute(
-        select(Event.action, func.count())
-        .where(Event.action.in_(("tags_repaired", "provision_failed")), Event.at >= p.start, Event.at < p.end,
-               *owned_scope(p, Event.sandbox_id))
-        .group_by(Event.action)).all())
+        select(col(Event.action), func.count())
+        .where(col(Event.action).in_(("tags_repaired", "provision_failed")), col(Event.at) >= p.start,
+               col(Event.at) < p.end, *owned_scope(p, col(Event.sandbox_id)))
+        .group_by(col(Event.action))).all())
     totals = {f"open_{kind}": count(open_findings.get(kind)) for kind in ("drift", "orphan", "unknown_spend")}
     totals.update({"past_expiry": count(overdue.get("past_expiry")), "past_grace": count(overdue.get("past_grace")),
                    "failed": count(failed), "tags_repaired_events": count(events.get("tags_repaired")),

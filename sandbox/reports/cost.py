@@ -14,6 +14,7 @@ from datetime import timedelta
 
 from sqlalchemy import and_, case, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from sandbox.lifecycle import DELETED
 from sandbox.models import CostSample, Sandbox
@@ -45,14 +46,15 @@ def build_cost(session: Session, p: ReportParams) -> Report:
 def _in_period(p: ReportParams):
     """The period's samples of the sandboxes the reader may see: every cost query reads
     samples through this, so one scope covers them all."""
-    return and_(CostSample.day >= p.since, CostSample.day <= p.until, *owned_scope(p, CostSample.sandbox_id))
+    return and_(col(CostSample.day) >= p.since, col(CostSample.day) <= p.until,
+                *owned_scope(p, col(CostSample.sandbox_id)))
 
 
 def _period_spend(p: ReportParams):
     """One row per sandbox with samples in the period (count(DISTINCT) over a million
     joined samples would sort them all; this hashes them once)."""
-    return (select(CostSample.sandbox_id.label("sid"), func.sum(CostSample.amount_usd).label("spend"))
-            .where(_in_period(p)).group_by(CostSample.sandbox_id).cte("period_spend"))
+    return (select(col(CostSample.sandbox_id).label("sid"), func.sum(col(CostSample.amount_usd)).label("spend"))
+            .where(_in_period(p)).group_by(col(CostSample.sandbox_id)).cte("period_spend"))
 
 
 def groups_and_sandboxes(session: Session, p: ReportParams) -> tuple[list[dict], dict, list[dict]]:
@@ -60,10 +62,11 @@ def groups_and_sandboxes(session: Session, p: ReportParams) -> tuple[list[dict],
     sandbox with spend in the period, in ONE statement: both read the same per-sandbox
     sums, so the samples are scanned once. The rows come back tagged "group" or "sandbox"."""
     spent = _period_spend(p)
-    j = (select(Sandbox.id.label("sid"), Sandbox.name, Sandbox.owner, Sandbox.department, Sandbox.template,
-                Sandbox.provider, Sandbox.state, Sandbox.budget_usd, Sandbox.spend_usd,
+    j = (select(col(Sandbox.id).label("sid"), col(Sandbox.name), col(Sandbox.owner), col(Sandbox.department),
+                col(Sandbox.template), col(Sandbox.provider), col(Sandbox.state), col(Sandbox.budget_usd),
+                col(Sandbox.spend_usd),
                 group_column(p.group_by).label("grp"), spent.c.spend)
-         .select_from(spent).join(Sandbox, Sandbox.id == spent.c.sid).cte("spent"))
+         .select_from(spent).join(Sandbox, col(Sandbox.id) == spent.c.sid).cte("spent"))
     spend = func.sum(j.c.spend)
     deleted = func.sum(case((j.c.state == DELETED, j.c.spend), else_=0))
     number = func.count()
@@ -111,9 +114,9 @@ def spend_by_group(session: Session, p: ReportParams) -> Section:
     spend = func.sum(spent.c.spend)
     query = (
         select(group.label("grp"), func.count().label("sandboxes"), spend.label("spend"),
-               func.sum(case((Sandbox.state == DELETED, spent.c.spend), else_=0)).label("deleted"),
+               func.sum(case((col(Sandbox.state) == DELETED, spent.c.spend), else_=0)).label("deleted"),
                (100 * spend / func.nullif(func.sum(spend).over(), 0)).label("share"))
-        .select_from(spent).join(Sandbox, Sandbox.id == spent.c.sid)
+        .select_from(spent).join(Sandbox, col(Sandbox.id) == spent.c.sid)
         .group_by(group).order_by(spend.desc(), group)
     )
     rows = [{"group": r.grp, "sandboxes": count(r.sandboxes), "spend_usd": money(r.spend),
@@ -125,8 +128,8 @@ def spend_by_group(session: Session, p: ReportParams) -> Section:
 def spend_by_day(session: Session, p: ReportParams) -> Section:
     """Every day of the period, zero where no sandbox had a sample."""
     found = {day(d): money(s) for d, s in session.execute(
-        select(CostSample.day, func.sum(CostSample.amount_usd)).where(_in_period(p))
-        .group_by(CostSample.day).order_by(CostSample.day))}
+        select(col(CostSample.day), func.sum(col(CostSample.amount_usd))).where(_in_period(p))
+        .group_by(col(CostSample.day)).order_by(col(CostSample.day)))}
     every_day = (day(p.since + timedelta(days=n)) for n in range((p.until - p.since).days + 1))
     rows = [{"day": d, "spend_usd": found.get(d, 0.0)} for d in every_day]
     return Section("by_day", "Spend by day", DAY_COLUMNS, rows)
@@ -136,12 +139,13 @@ def per_sandbox_top(session: Session, p: ReportParams, top: int = TOP) -> list[d
     """The `top` biggest spenders of the period alone (the HTML overview of the other kinds)."""
     spent = _period_spend(p)
     query = (
-        select(Sandbox.id, Sandbox.name, Sandbox.owner, Sandbox.department, Sandbox.template, Sandbox.provider,
-               Sandbox.state, Sandbox.budget_usd, Sandbox.spend_usd, spent.c.spend,
-               (100 * Sandbox.spend_usd / func.nullif(Sandbox.budget_usd, 0)).label("used"),
-               func.row_number().over(order_by=(spent.c.spend.desc(), Sandbox.id)).label("spend_rank"))
-        .select_from(spent).join(Sandbox, Sandbox.id == spent.c.sid)
-        .order_by(spent.c.spend.desc(), Sandbox.id).limit(top)
+        select(col(Sandbox.id), col(Sandbox.name), col(Sandbox.owner), col(Sandbox.department),
+               col(Sandbox.template), col(Sandbox.provider), col(Sandbox.state), col(Sandbox.budget_usd),
+               col(Sandbox.spend_usd), spent.c.spend,
+               (100 * col(Sandbox.spend_usd) / func.nullif(col(Sandbox.budget_usd), 0)).label("used"),
+               func.row_number().over(order_by=(spent.c.spend.desc(), col(Sandbox.id))).label("spend_rank"))
+        .select_from(spent).join(Sandbox, col(Sandbox.id) == spent.c.sid)
+        .order_by(spent.c.spend.desc(), col(Sandbox.id)).limit(top)
     )
     return [_sandbox_row(r.spend_rank, r.id, r, r.spend, r.spend_usd, r.used) for r in session.execute(query)]
 

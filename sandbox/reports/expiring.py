@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from sandbox.lifecycle import ACTIVE, FROZEN
 from sandbox.models import Sandbox
@@ -21,20 +22,21 @@ from sandbox.reports.query import ReportParams, sandbox_scope
 ACTIONS = ("warn", "freeze", "delete")  # the order of rows due at the same instant
 COLUMNS = ("due_at", "action", "lead", "overdue", "sandbox_id", "name", "owner", "department", "template",
            "provider", "state", "expires_at", "delete_after", "spend_usd", "budget_usd")
-_FIELDS = (Sandbox.id, Sandbox.name, Sandbox.owner, Sandbox.department, Sandbox.template, Sandbox.provider,
-           Sandbox.state, Sandbox.expires_at, Sandbox.delete_after, Sandbox.spend_usd, Sandbox.budget_usd)
+_FIELDS = (col(Sandbox.id), col(Sandbox.name), col(Sandbox.owner), col(Sandbox.department), col(Sandbox.template),
+           col(Sandbox.provider), col(Sandbox.state), col(Sandbox.expires_at), col(Sandbox.delete_after),
+           col(Sandbox.spend_usd), col(Sandbox.budget_usd))
 
 
 def build_expiring(session: Session, p: ReportParams) -> Report:
     warns = []
     for lead, delta in p.warn_before:
         # due = expires_at - lead in [now, horizon): filter on expires_at so the index serves it
-        warns += _rows(session, p, "warn", Sandbox.state == ACTIVE, Sandbox.expires_at >= p.now + delta,
-                       Sandbox.expires_at < p.horizon + delta, due=lambda s, d=delta: s.expires_at - d,
+        warns += _rows(session, p, "warn", col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at) >= p.now + delta,
+                       col(Sandbox.expires_at) < p.horizon + delta, due=lambda s, d=delta: s.expires_at - d,
                        lead=lead)
-    freezes = _rows(session, p, "freeze", Sandbox.state == ACTIVE, Sandbox.expires_at < p.horizon,
+    freezes = _rows(session, p, "freeze", col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at) < p.horizon,
                     due=lambda s: s.expires_at)
-    deletes = _rows(session, p, "delete", Sandbox.state == FROZEN, Sandbox.delete_after < p.horizon,
+    deletes = _rows(session, p, "delete", col(Sandbox.state) == FROZEN, col(Sandbox.delete_after) < p.horizon,
                     due=lambda s: s.delete_after)
     rows = sorted(warns + freezes + deletes, key=lambda r: (r["due_at"], ACTIONS.index(r["action"]), r["sandbox_id"]))
     return Report(
@@ -46,7 +48,7 @@ def build_expiring(session: Session, p: ReportParams) -> Report:
 
 
 def _rows(session: Session, p: ReportParams, action: str, *where, due, lead: str | None = None) -> list[dict]:
-    query = select(*_FIELDS).where(*where, *sandbox_scope(p)).order_by(Sandbox.id)
+    query = select(*_FIELDS).where(*where, *sandbox_scope(p)).order_by(col(Sandbox.id))
     rows = []
     for s in session.execute(query):
         due_at = due(s)

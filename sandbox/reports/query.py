@@ -13,10 +13,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
-from sqlalchemy import Date, Float, Integer, and_, cast, func, literal, select
+from sqlalchemy import Date, Float, Integer, SQLColumnExpression, and_, cast, func, literal, select
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
 from sandbox.errors import UsageError
 from sandbox.files import check_out
@@ -85,7 +86,7 @@ def parse_params(kind: str, *, fmt: str | None, now: datetime, dialect: str,
                  days: str | int | None = None, sandbox: str | None = None, actor: str | None = None,
                  action: str | None = None, out: str | os.PathLike | None = None,
                  warn_before: tuple[tuple[str, timedelta], ...] = (), inline: bool = False,
-                 departments: tuple[str, ...] | None = None) -> ReportParams:
+                 departments: Iterable[str] | None = None) -> ReportParams:
     """`inline`: the caller takes the rendered text (the API), so html needs no --out.
     `departments`: limit every figure to those departments' sandboxes (None: everything)."""
     kind = (kind or "").strip().lower()
@@ -164,22 +165,22 @@ def sandbox_scope(p: ReportParams) -> list[ColumnElement]:
     """Where-clauses for a query on Sandbox; none for an admin. Spread them: .where(*...)."""
     if p.departments is None:
         return []
-    return [Sandbox.department.in_(p.departments)]
+    return [col(Sandbox.department).in_(p.departments)]
 
 
-def owned_scope(p: ReportParams, sandbox_id: ColumnElement) -> list[ColumnElement]:
+def owned_scope(p: ReportParams, sandbox_id: SQLColumnExpression) -> list[ColumnElement]:
     """Where-clauses for a table keyed by `sandbox_id` (events, cost samples, findings). A row
     of no sandbox (NULL: an orphan account, a refused report) is in no department: admins only."""
     if p.departments is None:
         return []
-    return [sandbox_id.in_(select(Sandbox.id).where(*sandbox_scope(p)))]
+    return [sandbox_id.in_(select(col(Sandbox.id)).where(*sandbox_scope(p)))]
 
 
 # ---- grouping and dialect-specific SQL ------------------------------------------------
 
-def group_column(group_by: str) -> ColumnElement:
-    return {"owner": Sandbox.owner, "department": Sandbox.department,
-            "template": Sandbox.template, "provider": Sandbox.provider}[group_by]
+def group_column(group_by: str) -> SQLColumnExpression:
+    return {"owner": col(Sandbox.owner), "department": col(Sandbox.department),
+            "template": col(Sandbox.template), "provider": col(Sandbox.provider)}[group_by]
 
 
 def ts(value: datetime) -> ColumnElement:
@@ -187,7 +188,7 @@ def ts(value: datetime) -> ColumnElement:
     return literal(value, UTCDateTime())
 
 
-def epoch_days(p: ReportParams, expr: ColumnElement) -> ColumnElement:
+def epoch_days(p: ReportParams, expr: SQLColumnExpression) -> ColumnElement:
     """A timestamp as fractional days on a common scale; differences are durations in days."""
     if p.is_postgres:
         return cast(func.extract("epoch", expr), Float) / 86400.0
@@ -209,7 +210,7 @@ def utc_day(p: ReportParams, expr: ColumnElement) -> ColumnElement:
     return func.date(expr)
 
 
-def iso_text(p: ReportParams, expr: ColumnElement) -> ColumnElement:
+def iso_text(p: ReportParams, expr: SQLColumnExpression) -> ColumnElement:
     """A timestamp as 2026-01-05T12:00:00Z, formatted by the database: long lists (the
     audit log) skip a datetime object and an isoformat() per row."""
     if p.is_postgres:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from sqlalchemy import Float, and_, case, cast, func, literal, or_, select
 from sqlalchemy.orm import Session
+from sqlmodel import col
 
 from sandbox.lifecycle import ACTIVE, DELETED, DENIED, FAILED, FROZEN, LIVE_STATES, STATES
 from sandbox.models import Event, Sandbox
@@ -49,22 +50,22 @@ def build_usage(session: Session, p: ReportParams) -> Report:
 def _existed_in_period(p: ReportParams):
     """Requested before the period ended and not gone before it began (denied: requested in it)."""
     return and_(
-        Sandbox.created_at < p.end,
-        or_(Sandbox.deleted_at.is_(None), Sandbox.deleted_at >= p.start),
-        or_(Sandbox.state != DENIED, Sandbox.created_at >= p.start),
+        col(Sandbox.created_at) < p.end,
+        or_(col(Sandbox.deleted_at).is_(None), col(Sandbox.deleted_at) >= p.start),
+        or_(col(Sandbox.state) != DENIED, col(Sandbox.created_at) >= p.start),
     )
 
 
 def _by_group(session: Session, p: ReportParams, group) -> list[dict]:
     key = (group if group is not None else literal("*")).label("grp")
-    ended = func.coalesce(Sandbox.deleted_at, ts(p.now))
+    ended = func.coalesce(col(Sandbox.deleted_at), ts(p.now))
     overlap = (least(p, epoch_days(p, ended), epoch_days(p, ts(p.end)))
-               - greatest(p, epoch_days(p, Sandbox.created_at), epoch_days(p, ts(p.start))))
-    lived = case((Sandbox.state == DENIED, 0.0), else_=greatest(p, cast(overlap, Float), literal(0.0)))
+               - greatest(p, epoch_days(p, col(Sandbox.created_at)), epoch_days(p, ts(p.start))))
+    lived = case((col(Sandbox.state) == DENIED, 0.0), else_=greatest(p, cast(overlap, Float), literal(0.0)))
     # No scope of its own: it is only outer-joined to the scoped sandboxes below.
-    extensions = (select(Event.sandbox_id, func.count().label("n"))
-                  .where(Event.action == "extend", Event.at >= p.start, Event.at < p.end)
-                  .group_by(Event.sandbox_id).subquery())
+    extensions = (select(col(Event.sandbox_id), func.count().label("n"))
+                  .where(col(Event.action) == "extend", col(Event.at) >= p.start, col(Event.at) < p.end)
+                  .group_by(col(Event.sandbox_id)).subquery())
 
     def flag(condition):
         return func.sum(case((condition, 1), else_=0))
@@ -72,24 +73,24 @@ def _by_group(session: Session, p: ReportParams, group) -> list[dict]:
     query = (
         select(
             key,
-            flag(Sandbox.created_at >= p.start).label("requests"),
-            flag(Sandbox.state == ACTIVE).label("active"),
-            flag(Sandbox.state == FROZEN).label("frozen"),
-            flag(Sandbox.state.in_(LIVE_STATES)).label("live"),
-            flag(and_(Sandbox.state == DELETED, Sandbox.deleted_at >= p.start,
-                      Sandbox.deleted_at < p.end)).label("deleted"),
+            flag(col(Sandbox.created_at) >= p.start).label("requests"),
+            flag(col(Sandbox.state) == ACTIVE).label("active"),
+            flag(col(Sandbox.state) == FROZEN).label("frozen"),
+            flag(col(Sandbox.state).in_(LIVE_STATES)).label("live"),
+            flag(and_(col(Sandbox.state) == DELETED, col(Sandbox.deleted_at) >= p.start,
+                      col(Sandbox.deleted_at) < p.end)).label("deleted"),
             func.sum(lived).label("sandbox_days"),
             func.coalesce(func.sum(extensions.c.n), 0).label("extensions"),
         )
         .select_from(Sandbox)
-        .outerjoin(extensions, extensions.c.sandbox_id == Sandbox.id)
+        .outerjoin(extensions, extensions.c.sandbox_id == col(Sandbox.id))
         .where(_existed_in_period(p), *sandbox_scope(p))
     )
     if group is not None:
         query = query.group_by(group).order_by(func.sum(lived).desc(), group)
-    lifetime = epoch_days(p, Sandbox.deleted_at) - epoch_days(p, Sandbox.created_at)
-    medians = median_by(session, p, group, lifetime, Sandbox.state == DELETED,
-                        Sandbox.deleted_at >= p.start, Sandbox.deleted_at < p.end, *sandbox_scope(p))
+    lifetime = epoch_days(p, col(Sandbox.deleted_at)) - epoch_days(p, col(Sandbox.created_at))
+    medians = median_by(session, p, group, lifetime, col(Sandbox.state) == DELETED,
+                        col(Sandbox.deleted_at) >= p.start, col(Sandbox.deleted_at) < p.end, *sandbox_scope(p))
     rows = []
     for row in session.execute(query).mappings():
         name = row["grp"] if group is not None else None
@@ -106,8 +107,8 @@ def _by_group(session: Session, p: ReportParams, group) -> list[dict]:
 def live_by_state(session: Session, p: ReportParams) -> Section:
     """Sandboxes now in each live state, plus failed ones (they may hold cloud resources)."""
     found = dict(session.execute(
-        select(Sandbox.state, func.count()).where(Sandbox.state.in_(CHART_STATES), *sandbox_scope(p))
-        .group_by(Sandbox.state)).all())
+        select(col(Sandbox.state), func.count()).where(col(Sandbox.state).in_(CHART_STATES), *sandbox_scope(p))
+        .group_by(col(Sandbox.state))).all())
     rows = [{"state": state, "sandboxes": count(found.get(state))} for state in CHART_STATES]
     return Section("by_state", "Live sandboxes by state (now)", ("state", "sandboxes"), rows)
 

@@ -3,7 +3,7 @@ the service decides what that caller may do (and audits every refusal)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
@@ -15,8 +15,9 @@ from sandbox.server import schemas
 from sandbox.server.auth import Caller
 from sandbox.server.oidc import WouldBlock
 
-PROBLEMS = {status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
-            for status in (400, 401, 403, 404, 409, 422, 429, 503)}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
+    for status in (400, 401, 403, 404, 409, 422, 429, 503)}
 router = APIRouter(prefix="/api/v1", responses=PROBLEMS)
 
 

@@ -119,4 +119,4 @@ def csrf_token(request: Request) -> str:
 def csrf_ok(request: Request) -> bool:
     expected = request.session.get(SESSION_CSRF)
     sent = request.headers.get("x-csrf-token", "")
-    return bool(expected) and secrets.compare_digest(expected, sent)
+    return isinstance(expected, str) and bool(expected) and secrets.compare_digest(expected, sent)

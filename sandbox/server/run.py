@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from sandbox.config import Settings, load_settings
 
@@ -25,9 +26,10 @@ def serve(settings: Settings, *, host: str | None = None, port: int | None = Non
 
     check_schema(make_engine(settings.database_url()))  # one clear line before binding a port
     server = settings.server
-    options = dict(host=host or server.host, port=port if port is not None else server.port,
-                   proxy_headers=True, forwarded_allow_ips=",".join(server.trusted_proxies) or "127.0.0.1",
-                   log_level="info", log_config=_log_config(), server_header=False)
+    options: dict[str, Any] = dict(
+        host=host or server.host, port=port if port is not None else server.port,
+        proxy_headers=True, forwarded_allow_ips=",".join(server.trusted_proxies) or "127.0.0.1",
+        log_level="info", log_config=_log_config(), server_header=False)
     workers = workers or server.workers
     if workers > 1:
         if settings.source.endswith(".toml"):

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from sandbox.config import Identity
 from sandbox.errors import AmbiguousIdError, NotFoundError, PermissionDeniedError, UsageError
@@ -24,8 +24,8 @@ def find_sandbox(session: Session, sandbox_ref: str, identity: Identity | None =
     ref = (sandbox_ref or "").strip().lower()
     if not ref:
         raise UsageError("give a sandbox id (see: sandbox list)")
-    match = (or_(Sandbox.id.startswith(ref, autoescape=True), Sandbox.name == ref)
-             if _ID_PREFIX.match(ref) else Sandbox.name == ref)
+    match = (or_(col(Sandbox.id).startswith(ref, autoescape=True), col(Sandbox.name) == ref)
+             if _ID_PREFIX.match(ref) else col(Sandbox.name) == ref)
     query = select(Sandbox).where(match)
     if identity is not None and not identity.is_admin:
         query = query.where(visible_to(identity))
@@ -33,8 +33,7 @@ def find_sandbox(session: Session, sandbox_ref: str, identity: Identity | None =
         query = query.with_for_update()
     matches = session.exec(query.limit(2)).all()
     if not matches:
-        hidden = identity is not None and session.exec(select(Sandbox.id).where(match).limit(1)).first()
-        if hidden:
+        if identity is not None and (hidden := session.exec(select(Sandbox.id).where(match).limit(1)).first()):
             refuse(session, identity, "see", hidden, now, "", error=NotFoundError(_not_found(sandbox_ref)))
         raise NotFoundError(_not_found(sandbox_ref))
     if len(matches) > 1:
@@ -52,9 +51,9 @@ def _not_found(sandbox_ref: str) -> str:
 def visible_to(identity: Identity) -> ColumnElement:
     """What a non-admin may see: owned, shared with them, or in a department they manage."""
     shared = select(Member.sandbox_id).where(Member.email == identity.email)
-    clauses = [Sandbox.owner == identity.email, Sandbox.id.in_(shared)]
+    clauses = [col(Sandbox.owner) == identity.email, col(Sandbox.id).in_(shared)]
     if identity.manages:
-        clauses.append(Sandbox.department.in_(sorted(identity.manages)))
+        clauses.append(col(Sandbox.department).in_(sorted(identity.manages)))
     return or_(*clauses)
 
 
@@ -120,7 +119,7 @@ def refuse(session: Session, identity: Identity, action: str, sandbox_id: str | 
 
 def sandbox_view(sandbox: Sandbox, members: list[Member] | None = None) -> dict[str, Any]:
     """The stable JSON shape of a sandbox; never carries secrets."""
-    view = {
+    view: dict[str, Any] = {
         "id": sandbox.id,
         "name": sandbox.name,
         "provider": sandbox.provider,

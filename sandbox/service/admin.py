@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError
@@ -59,7 +59,7 @@ def rotate_key(app: App, identity: Identity, *, new_key_file: str | None = None)
     rotate = app.vault.rotator(load_new_key(new_key_file))
     with app.session() as session:
         # FOR UPDATE (PostgreSQL): a concurrent writer of a row waits for the new ciphertext.
-        rows = session.exec(select(Credential).order_by(Credential.id).with_for_update()).all()
+        rows = session.exec(select(Credential).order_by(col(Credential.id)).with_for_update()).all()
         for row in rows:
             row.ciphertext = rotate(row.ciphertext)
             session.add(row)

@@ -29,14 +29,13 @@ class App:
     settings: Settings
     engine: Engine
     clock: Clock = field(default_factory=SystemClock)
-    vault: Vault | None = None
+    vault: Vault = field(init=False)  # from the settings' key file
     # host:pid, the host cut so that with a lease token it fits Sandbox.lease_owner (80).
     worker_id: str = field(default_factory=lambda: f"{socket.gethostname()[:48]}:{os.getpid()}")
     _providers: dict[str, Provider] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.vault is None:
-            self.vault = Vault(load_key(self.settings))
+        self.vault = Vault(load_key(self.settings))
 
     def provider(self, name: str) -> Provider:
         if name not in self._providers:

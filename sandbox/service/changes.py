@@ -6,7 +6,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 
 from sandbox.config import Identity
 from sandbox.durations import format_duration, parse_duration
@@ -26,7 +26,7 @@ log = logging.getLogger("sandbox.changes")
 
 def _load(app: App, sandbox_id: str):
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
         members = list(session.exec(select(Member).where(Member.sandbox_id == sandbox_id)).all())
     return sandbox, build_plan(sandbox, members)
 
@@ -34,6 +34,14 @@ def _load(app: App, sandbox_id: str):
 def _placement(sandbox: Sandbox) -> Placement | None:
     cloud_id = sandbox.cloud_id or cloud_named(sandbox.provider).cloud_id_from(sandbox.progress)
     return Placement(cloud_id, sandbox.location) if cloud_id else None
+
+
+def _live_placement(sandbox: Sandbox) -> Placement:
+    """Of an active or frozen sandbox: provisioned, so it has one."""
+    placement = _placement(sandbox)
+    if placement is None:
+        raise IllegalTransitionError(f"sandbox {sandbox.id} has no {sandbox.provider} resources")
+    return placement
 
 
 def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> dict[str, Any]:
@@ -55,7 +63,7 @@ def extend_sandbox(app: App, identity: Identity, sandbox_ref: str, by: str) -> d
         with app.session() as session:
             # Decided again on the row as it is now: a destroy needs no lease to move it to
             # deleting, and another extend may have finished since our first read.
-            sandbox = session.get(Sandbox, sandbox.id)
+            sandbox = session.get_one(Sandbox, sandbox.id)
             new_expiry = _extended_expiry(sandbox, delta, by, now)
             if sandbox.state != (FROZEN if was_frozen else ACTIVE):
                 raise IllegalTransitionError(f"sandbox {sandbox.id} became {sandbox.state} while it was "
@@ -95,7 +103,7 @@ def _extended_expiry(sandbox: Sandbox, delta: timedelta, by: str, now) -> Any:
 
 def _restore_access(app: App, sandbox: Sandbox, plan, lease: Lease) -> None:
     provider = app.provider(sandbox.provider)
-    placement = _placement(sandbox)
+    placement = _live_placement(sandbox)
     provider.unfreeze(placement, plan)
     steps = DbStepStore(app, sandbox.id, lease=lease)
     for member in plan.members:
@@ -105,7 +113,7 @@ def _restore_access(app: App, sandbox: Sandbox, plan, lease: Lease) -> None:
 def _retag(app: App, sandbox: Sandbox) -> None:
     """Best effort: the cost-tag sweep repairs whatever this could not set."""
     try:
-        app.provider(sandbox.provider).tag(_placement(sandbox), sandbox.desired_tags)
+        app.provider(sandbox.provider).tag(_live_placement(sandbox), sandbox.desired_tags)
     except ProviderError as exc:
         log.warning("retag_deferred sandbox=%s error=%r", sandbox.id, str(exc))
 
@@ -121,14 +129,14 @@ def freeze_sandbox(app: App, sandbox_id: str, *, actor: str, reason: str,
         if sandbox.state != ACTIVE:
             raise IllegalTransitionError(f"sandbox {sandbox_id} is {sandbox.state}; only active ones freeze")
         provider = app.provider(sandbox.provider)
-        placement = _placement(sandbox)
+        placement = _live_placement(sandbox)
         for member in plan.members:
             provider.revoke(placement, plan, member)
         provider.freeze(placement, plan)
         now = app.now()
         delete_after = now + sandbox.snapshot.grace_period
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             transition(session, sandbox, FROZEN, actor=actor, action="freeze", at=now,
                        detail={"reason": reason, "delete_after": delete_after.isoformat()},
                        frozen_at=now, delete_after=delete_after)
@@ -160,7 +168,7 @@ def destroy_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str,
         # instant (a freeze, a sweep): an error here would tell the owner it failed. The
         # daemon's expiry sweep finishes the teardown.
         with app.session() as session:
-            return {**sandbox_view(session.get(Sandbox, sandbox.id)),
+            return {**sandbox_view(session.get_one(Sandbox, sandbox.id)),
                     "note": "another process is working on it; the daemon finishes the teardown"}
 
 
@@ -183,16 +191,16 @@ def finish_destroy(app: App, sandbox_id: str, *, actor: str, lease: Lease | None
             # Not a failure: AWS lets us close 10% of accounts per 30 days; try again later.
             _defer_destroy(app, sandbox_id, actor, exc)
             with app.session() as session:
-                return {**sandbox_view(session.get(Sandbox, sandbox_id)), "note": str(exc)}
+                return {**sandbox_view(session.get_one(Sandbox, sandbox_id)), "note": str(exc)}
         except ProviderError as exc:
             _defer_destroy(app, sandbox_id, actor, exc)
             raise
         now = app.now()
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             transition(session, sandbox, DELETED, actor=actor, action="deleted", at=now,
                        detail=detail or {}, deleted_at=now, last_error=None, next_attempt_at=None)
-            session.exec(delete(Credential).where(Credential.sandbox_id == sandbox_id))
+            session.exec(delete(Credential).where(col(Credential.sandbox_id) == sandbox_id))
             queue_notice(session, sandbox, "deleted", now)
         return sandbox_view(sandbox)
 
@@ -202,7 +210,7 @@ def _defer_destroy(app: App, sandbox_id: str, actor: str, exc: ProviderError) ->
     now = app.now()
     wait = timedelta(days=1) if isinstance(exc, CloseQuotaError) else timedelta(minutes=30)
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
         sandbox.last_error = str(exc)
         sandbox.next_attempt_at = now + wait
         session.add(sandbox)

@@ -30,7 +30,7 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
     """
     with leased(app, sandbox_id, lease) as lease:
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             if sandbox.state == REQUESTED:
                 if sandbox.approval_required and not sandbox.approved_by:
                     raise IllegalTransitionError(
@@ -56,7 +56,7 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
         except SandboxError as exc:  # a missing secrets key, say: fixable, then retried by an admin
             return _record_failure(app, sandbox_id, actor, exc, retryable=False)
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             transition(session, sandbox, ACTIVE, actor=actor, action="provisioned", at=app.now(),
                        detail={"cloud_id": placement.cloud_id, "location": placement.location},
                        cloud_id=placement.cloud_id, location=placement.location or sandbox.location,
@@ -70,7 +70,7 @@ def _record_failure(app: App, sandbox_id: str, actor: str, exc: SandboxError, *,
     now = app.now()
     message = str(exc)
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
         attempts = sandbox.attempts + 1
         max_attempts = app.settings.daemon.max_attempts
         will_retry = retryable and attempts < max_attempts
@@ -87,7 +87,7 @@ def _record_failure(app: App, sandbox_id: str, actor: str, exc: SandboxError, *,
         raise ProviderError(f"{message} (attempt {attempts} of {max_attempts}; it will be retried)",
                             retryable=True, code=getattr(exc, "code", ""))
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
         transition(session, sandbox, FAILED, actor=actor, action="provision_failed", at=now,
                    detail={"error": message, "attempt": attempts}, attempts=attempts, last_error=message,
                    next_attempt_at=None)

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, func, or_
-from sqlmodel import select
+from sqlmodel import col, select
 
 from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError, UsageError
@@ -41,11 +41,11 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
 
     `mine`: owned or shared only; else every one the caller may see. Ended ones only with
     `include_ended` or a `state` filter."""
-    filters = {k: v for k, v in (filters or {}).items() if v}
-    unknown = set(filters) - set(LIST_FILTERS)
+    given = {k: v for k, v in (filters or {}).items() if v}
+    unknown = set(given) - set(LIST_FILTERS)
     if unknown:
         raise UsageError(f"unknown filter {sorted(unknown)[0]!r}; use: {', '.join(LIST_FILTERS)}")
-    state = filters.get("state")
+    state = given.get("state")
     if state and state not in STATES:
         raise UsageError(f"--state {state!r} is not a state; use one of: {', '.join(STATES)}")
     if limit is not None and not 1 <= limit <= MAX_PAGE:
@@ -53,21 +53,21 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
     # Both keys descending, so ix_sandbox_created_id serves the order (read backwards)
     # instead of a sort of every visible row on each page.
     # Plain rows of the view's columns, not ORM objects: a page of 50 is half the work.
-    query = select(*VIEW_COLUMNS).order_by(Sandbox.created_at.desc(), Sandbox.id.desc())
+    query = select(*VIEW_COLUMNS).order_by(col(Sandbox.created_at).desc(), col(Sandbox.id).desc())
     if mine:
         shared = select(Member.sandbox_id).where(Member.email == identity.email)
-        query = query.where(or_(Sandbox.owner == identity.email, Sandbox.id.in_(shared)))
+        query = query.where(or_(col(Sandbox.owner) == identity.email, col(Sandbox.id).in_(shared)))
     elif not identity.is_admin:
         query = query.where(visible_to(identity))
-    for name, value in filters.items():
+    for name, value in given.items():
         query = query.where(getattr(Sandbox, name) == value.strip().lower() if name == "owner"
                             else getattr(Sandbox, name) == value)
     if not include_ended and not state:
-        query = query.where(Sandbox.state.not_in(FINAL_STATES))
+        query = query.where(col(Sandbox.state).not_in(FINAL_STATES))
     if cursor:
         created_at, last_id = _decode_cursor(cursor)
-        query = query.where(or_(Sandbox.created_at < created_at,
-                                and_(Sandbox.created_at == created_at, Sandbox.id < last_id)))
+        query = query.where(or_(col(Sandbox.created_at) < created_at,
+                                and_(col(Sandbox.created_at) == created_at, col(Sandbox.id) < last_id)))
     rows = app.read(query.limit(limit + 1) if limit else query)
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit else rows
@@ -99,7 +99,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 def describe_caller(app: App, identity: Identity) -> dict[str, Any]:
     """Who the caller is to this server, and how much of their quota is in use."""
     used = app.scalar(select(func.count()).select_from(Sandbox).where(
-        Sandbox.owner_subject == identity.quota_key, Sandbox.state.in_(LIVE_STATES)))
+        Sandbox.owner_subject == identity.quota_key, col(Sandbox.state).in_(LIVE_STATES)))
     limit = app.settings.quotas.max_live_per_user
     return {"email": identity.email, "roles": identity.roles, "department": identity.department,
             "manages": sorted(identity.manages), "quota": {"used": used, "limit": limit or None}}
@@ -116,7 +116,7 @@ def list_events(app: App, identity: Identity, sandbox_ref: str) -> list[dict[str
     with app.session() as session:
         sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
         events = session.exec(select(Event).where(Event.sandbox_id == sandbox.id)
-                              .order_by(Event.at, Event.id)).all()
+                              .order_by(col(Event.at), col(Event.id))).all()
         return [event_view(e) for e in events]
 
 
@@ -148,7 +148,7 @@ def get_credentials(app: App, identity: Identity, sandbox_ref: str,
                    "only admins may read another member's credentials")
         if target not in members:
             raise UsageError(f"{target} is not a member of sandbox {sandbox.id}; members: {', '.join(members)}")
-        if sandbox.state not in (ACTIVE, FROZEN):
+        if sandbox.state not in (ACTIVE, FROZEN) or sandbox.cloud_id is None:
             raise IllegalTransitionError(
                 f"sandbox {sandbox.id} is {sandbox.state}; credentials exist only while it is active")
         rows = session.exec(select(Member).where(Member.sandbox_id == sandbox.id)).all()

@@ -6,7 +6,7 @@ from typing import Any, Callable
 
 from sqlalchemy import func, text
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from sandbox.config import Identity
 from sandbox.durations import format_duration, parse_duration
@@ -96,7 +96,7 @@ def _check_quotas(app: App, session: Session, owner: str, template: str, templat
     limit = app.settings.quotas.max_live_per_user
     live = session.exec(
         select(func.count()).select_from(Sandbox)
-        .where(Sandbox.owner_subject == owner, Sandbox.state.in_(LIVE_STATES))
+        .where(Sandbox.owner_subject == owner, col(Sandbox.state).in_(LIVE_STATES))
     ).one()
     if limit and live >= limit:
         raise QuotaExceededError(
@@ -105,7 +105,7 @@ def _check_quotas(app: App, session: Session, owner: str, template: str, templat
     if template_max:
         live_template = session.exec(
             select(func.count()).select_from(Sandbox)
-            .where(Sandbox.template == template, Sandbox.state.in_(LIVE_STATES))
+            .where(Sandbox.template == template, col(Sandbox.state).in_(LIVE_STATES))
         ).one()
         if live_template >= template_max:
             raise QuotaExceededError(

@@ -7,11 +7,11 @@ import secrets
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
-from sqlalchemy import or_, update
+from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.sql import ColumnElement
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from sandbox.errors import ConcurrentUpdateError
 from sandbox.models import Credential, Sandbox
@@ -40,7 +40,7 @@ def new_owner(app: App) -> str:
 
 def no_live_lease(now: datetime) -> ColumnElement:
     """Nobody holds the sandbox, or the holder's lease ran out (it died, say)."""
-    return or_(Sandbox.lease_owner.is_(None), Sandbox.lease_until < now)
+    return or_(col(Sandbox.lease_owner).is_(None), col(Sandbox.lease_until) < now)
 
 
 def claim(app: App, sandbox_id: str) -> Lease | None:
@@ -48,12 +48,12 @@ def claim(app: App, sandbox_id: str) -> Lease | None:
     now = app.now()
     owner = new_owner(app)
     with app.session() as session:
-        taken = session.execute(
+        taken = cast(CursorResult, session.execute(
             update(Sandbox)
-            .where(Sandbox.id == sandbox_id, no_live_lease(now))
+            .where(col(Sandbox.id) == sandbox_id, no_live_lease(now))
             .values(lease_owner=owner, lease_until=now + app.settings.daemon.lease)
             .execution_options(synchronize_session=False)
-        ).rowcount
+        )).rowcount
     return Lease(sandbox_id, owner) if taken == 1 else None
 
 
@@ -63,7 +63,7 @@ def release(app: App, *leases: Lease) -> None:
         for lease in leases:
             session.execute(
                 update(Sandbox)
-                .where(Sandbox.id == lease.sandbox_id, Sandbox.lease_owner == lease.owner)
+                .where(col(Sandbox.id) == lease.sandbox_id, col(Sandbox.lease_owner) == lease.owner)
                 .values(lease_owner=None, lease_until=None)
                 .execution_options(synchronize_session=False)
             )
@@ -110,7 +110,7 @@ class DbStepStore:
 
     def _load(self, session: Session) -> None:
         # In the caller's session the row is usually loaded already: no second SELECT.
-        self._progress = dict(session.get(Sandbox, self.sandbox_id).progress)
+        self._progress = dict(session.get_one(Sandbox, self.sandbox_id).progress)
         self._ciphertexts = {(email, name): ciphertext for email, name, ciphertext in session.execute(
             select(Credential.member_email, Credential.name, Credential.ciphertext)
             .where(Credential.sandbox_id == self.sandbox_id))}
@@ -136,8 +136,8 @@ class DbStepStore:
             if (member_email, name) in self._ciphertexts:
                 session.execute(
                     update(Credential)
-                    .where(Credential.sandbox_id == self.sandbox_id, Credential.member_email == member_email,
-                           Credential.name == name)
+                    .where(col(Credential.sandbox_id) == self.sandbox_id, col(Credential.member_email) == member_email,
+                           col(Credential.name) == name)
                     .values(ciphertext=ciphertext)
                     .execution_options(synchronize_session=False))
             else:
@@ -153,11 +153,11 @@ class DbStepStore:
 
     def _renew_lease(self, session: Session, what: str, **values: Any) -> None:
         """Renew the lease (writing `values` with it) in the put's transaction, or refuse the put."""
-        renewed = self.lease is not None and session.execute(
+        renewed = self.lease is not None and cast(CursorResult, session.execute(
             update(Sandbox)
-            .where(Sandbox.id == self.sandbox_id, Sandbox.lease_owner == self.lease.owner)
+            .where(col(Sandbox.id) == self.sandbox_id, col(Sandbox.lease_owner) == self.lease.owner)
             .values(lease_until=self.app.now() + self.app.settings.daemon.lease, **values)
-            .execution_options(synchronize_session=False)).rowcount == 1
+            .execution_options(synchronize_session=False))).rowcount == 1
         if not renewed:
             raise ConcurrentUpdateError(f"sandbox {self.sandbox_id} was taken over by another worker "
                                         f"(this one's lease ran out, or it held none) before {what} was saved")

@@ -9,7 +9,7 @@ import secrets
 from datetime import timedelta
 from typing import Any
 
-from sqlmodel import select
+from sqlmodel import col, select
 
 from sandbox.config import Identity
 from sandbox.durations import format_duration, parse_duration
@@ -60,7 +60,7 @@ def list_tokens(app: App, identity: Identity, *, owner: str | None = None) -> li
         if owner != identity.email and not identity.is_admin:
             refuse(session, identity, "list another user's tokens", None, app.now(),
                    "only admins may list another user's tokens")
-        query = select(ApiToken).order_by(ApiToken.created_at.desc(), ApiToken.id)
+        query = select(ApiToken).order_by(col(ApiToken.created_at).desc(), col(ApiToken.id))
         if owner != "*":
             query = query.where(ApiToken.owner == owner)
         return [token_view(t) for t in session.exec(query).all()]

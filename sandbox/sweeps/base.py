@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from sqlalchemy import select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
 from sandbox.models import Sandbox
 from sandbox.service.app import App
@@ -107,11 +108,11 @@ def claim_due(app: App, *conditions: ColumnElement, limit: int = 100, after: str
     """
     now = app.now()
     owner = new_owner(app)
-    query = select(Sandbox.id).where(no_live_lease(now), *conditions)
+    query = select(col(Sandbox.id)).where(no_live_lease(now), *conditions)
     if after is None:
-        query = query.order_by(Sandbox.next_attempt_at, Sandbox.id)
+        query = query.order_by(col(Sandbox.next_attempt_at), col(Sandbox.id))
     else:
-        query = query.where(Sandbox.id > after).order_by(Sandbox.id)
+        query = query.where(col(Sandbox.id) > after).order_by(col(Sandbox.id))
     query = query.limit(limit)
     if app.is_postgres:
         query = query.with_for_update(skip_locked=True)
@@ -119,7 +120,7 @@ def claim_due(app: App, *conditions: ColumnElement, limit: int = 100, after: str
         ids = list(session.execute(query).scalars())
         if ids:
             session.execute(
-                update(Sandbox).where(Sandbox.id.in_(ids))
+                update(Sandbox).where(col(Sandbox.id).in_(ids))
                 .values(lease_owner=owner, lease_until=now + app.settings.daemon.lease)
                 .execution_options(synchronize_session=False))
     return [Lease(sandbox_id, owner) for sandbox_id in ids]

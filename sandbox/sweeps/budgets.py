@@ -25,6 +25,7 @@ from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from sandbox.lifecycle import ACTIVE, FROZEN, record_event, update_guarded
 from sandbox.models import CostSample, Milestone, Sandbox
@@ -34,8 +35,8 @@ from sandbox.service.app import App
 from sandbox.service.changes import freeze_sandbox
 from sandbox.service.steps import Lease
 from sandbox.sweeps.base import SweepResult, sweep
-from sandbox.sweeps.common import (ACTOR, Stop, each_due, fail_provider, placement_of, providers_with,
-                                   resolve_findings, upsert_finding)
+from sandbox.sweeps.common import (ACTOR, Stop, cloud_id_of, each_due, fail_provider, placement_of,
+                                   providers_with, resolve_findings, upsert_finding)
 
 log = logging.getLogger("sandbox.sweeps.budgets")
 
@@ -46,7 +47,7 @@ LOOKBACK = timedelta(days=90)
 
 @sweep(JOB)
 def read_budgets(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
-    live = [Sandbox.state.in_(LIVE), Sandbox.cloud_id.is_not(None)]
+    live = [col(Sandbox.state).in_(LIVE), col(Sandbox.cloud_id).is_not(None)]
     for provider_name in providers_with(app, *live):
         _read_provider(app, result, provider_name, now, live, stop)
 
@@ -54,8 +55,9 @@ def read_budgets(app: App, result: SweepResult, now: datetime, stop: Stop | None
 def _read_provider(app: App, result: SweepResult, provider_name: str, now: datetime, live: list,
                    stop: Stop | None) -> None:
     with app.session() as session:
-        rows = session.execute(select(Sandbox.id, Sandbox.cloud_id, Sandbox.location, Sandbox.created_at)
-                               .where(Sandbox.provider == provider_name, *live)).all()
+        rows = session.execute(select(col(Sandbox.id), col(Sandbox.cloud_id), col(Sandbox.location),
+                                      col(Sandbox.created_at))
+                               .where(col(Sandbox.provider) == provider_name, *live)).all()
     if not rows:
         return
     today = now.date()
@@ -77,7 +79,7 @@ def _read_provider(app: App, result: SweepResult, provider_name: str, now: datet
     # Claim each sandbox for its own writes (an owner extending it holds the lease meanwhile;
     # a sandbox busy elsewhere is simply read again next sweep).
     read = frozenset(row.id for row in rows)
-    each_due(app, result, [Sandbox.provider == provider_name, *live],
+    each_due(app, result, [col(Sandbox.provider) == provider_name, *live],
              lambda lease: _apply(app, provider_name, lease, read, by_cloud_id, now), stop=stop)
 
 
@@ -87,10 +89,11 @@ def _apply(app: App, provider_name: str, lease: Lease, read: frozenset[str],
     if sandbox_id not in read:
         return  # it became live after the spend was read: the next sweep reads it
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
-        daily = by_cloud_id.get(sandbox.cloud_id, {})
+        sandbox = session.get_one(Sandbox, sandbox_id)
+        cloud_id = cloud_id_of(sandbox)
+        daily = by_cloud_id.get(cloud_id, {})
     if daily is None:
-        upsert_finding(app, kind="unknown_spend", provider=provider_name, cloud_id=sandbox.cloud_id,
+        upsert_finding(app, kind="unknown_spend", provider=provider_name, cloud_id=cloud_id,
                        sandbox_id=sandbox_id, now=now,
                        detail={"reason": f"{provider_name} has no cost source; spend is unknown"})
         return
@@ -107,18 +110,18 @@ def _store_samples(app: App, sandbox_id: str, provider_name: str, daily: dict[da
     source = cloud_named(provider_name).spend_source or provider_name
     with app.session() as session:
         existing = {sample.day: sample for sample in session.execute(
-            select(CostSample).where(CostSample.sandbox_id == sandbox_id,
-                                     CostSample.day.in_(sorted(daily)))).scalars()} if daily else {}
+            select(CostSample).where(col(CostSample.sandbox_id) == sandbox_id,
+                                     col(CostSample.day).in_(sorted(daily)))).scalars()} if daily else {}
         for day, amount in sorted(daily.items()):
             sample = existing.get(day) or CostSample(sandbox_id=sandbox_id, day=day, amount_usd=amount,
                                                      source=source, recorded_at=now)
             sample.amount_usd, sample.source, sample.recorded_at = amount, source, now
             session.add(sample)
         session.flush()
-        total = session.execute(select(func.coalesce(func.sum(CostSample.amount_usd), 0))
-                                .where(CostSample.sandbox_id == sandbox_id)).scalar()
+        total = session.execute(select(func.coalesce(func.sum(col(CostSample.amount_usd)), 0))
+                                .where(col(CostSample.sandbox_id) == sandbox_id)).scalar()
         total = Decimal(str(total)).quantize(Decimal("0.0001"))
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
         update_guarded(session, sandbox, spend_usd=total, spend_at=now)
     return total
 
@@ -126,12 +129,12 @@ def _store_samples(app: App, sandbox_id: str, provider_name: str, daily: dict[da
 def _apply_thresholds(app: App, lease: Lease, spend: Decimal, now: datetime) -> None:
     sandbox_id = lease.sandbox_id
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
         budget = sandbox.budget_usd
         if not budget or budget <= 0:
             return
-        done = set(session.execute(select(Milestone.key).where(
-            Milestone.sandbox_id == sandbox_id, Milestone.key.startswith("threshold:"))).scalars())
+        done = set(session.execute(select(col(Milestone.key)).where(
+            col(Milestone.sandbox_id) == sandbox_id, col(Milestone.key).startswith("threshold:"))).scalars())
         thresholds = sorted(sandbox.snapshot.thresholds, key=lambda t: t.percent)
         crossed = [t for t in thresholds
                    if spend * 100 >= budget * t.percent and f"threshold:{t.percent}" not in done]
@@ -147,7 +150,7 @@ def _apply_thresholds(app: App, lease: Lease, spend: Decimal, now: datetime) -> 
         freeze_sandbox(app, sandbox_id, actor=ACTOR, reason=f"budget {percent_label}%", lease=lease)
     try:
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             for threshold in crossed:
                 session.add(Milestone(sandbox_id=sandbox_id, key=f"threshold:{threshold.percent}", at=now))
             action = "freeze" if freeze else highest.action

@@ -6,9 +6,10 @@ import logging
 from datetime import datetime
 from typing import Any, Callable, Iterable
 
-from sqlalchemy import and_, exists, select, update
+from sqlalchemy import Row, and_, exists, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
 from sandbox.errors import DatabaseUnavailableError
 from sandbox.models import Finding, Sandbox
@@ -38,7 +39,7 @@ def each_due(app: App, result: SweepResult, conditions: Iterable[ColumnElement],
     """
     conditions = list(conditions)
     if attempted:
-        conditions.append(Sandbox.id.notin_(sorted(attempted)))
+        conditions.append(col(Sandbox.id).notin_(sorted(attempted)))
     last = ""  # below every id
     while not (stop and stop()):
         leases = claim_due(app, *conditions, limit=batch, after=last)
@@ -86,14 +87,21 @@ def providers_with(app: App, *conditions: ColumnElement) -> list[str]:
     found = []
     with app.session() as session:
         for name in clouds():
-            query = select(exists().where(Sandbox.provider == name, *conditions))
+            query = select(exists().where(col(Sandbox.provider) == name, *conditions))
             if session.execute(query).scalar():
                 found.append(name)
     return found
 
 
-def placement_of(sandbox: Sandbox) -> Placement:
-    return Placement(sandbox.cloud_id, sandbox.location)
+def cloud_id_of(sandbox: Sandbox | Row) -> str:
+    """Of a sandbox a sweep chose for having one (a cloud_id, once set, is never cleared)."""
+    if sandbox.cloud_id is None:
+        raise ValueError(f"sandbox {sandbox.id} has no cloud_id")
+    return sandbox.cloud_id
+
+
+def placement_of(sandbox: Sandbox | Row) -> Placement:
+    return Placement(cloud_id_of(sandbox), sandbox.location)
 
 
 def fail_provider(result: SweepResult, provider: str, what: str, exc: Exception) -> None:
@@ -112,8 +120,8 @@ def upsert_finding(app: App, *, kind: str, provider: str, cloud_id: str, now: da
         try:
             with app.session() as session:
                 row = session.execute(select(Finding).where(
-                    Finding.kind == kind, Finding.provider == provider,
-                    Finding.cloud_id == cloud_id)).scalar_one_or_none()
+                    col(Finding.kind) == kind, col(Finding.provider) == provider,
+                    col(Finding.cloud_id) == cloud_id)).scalar_one_or_none()
                 if row is None:
                     row = Finding(kind=kind, provider=provider, cloud_id=cloud_id, first_seen=now,
                                   last_seen=now, detail={})
@@ -130,17 +138,17 @@ def upsert_finding(app: App, *, kind: str, provider: str, cloud_id: str, now: da
 def resolve_findings(app: App, *, kind: str, provider: str, now: datetime,
                      still_open: Iterable[str] | None = None, cloud_ids: Iterable[str] | None = None) -> int:
     """Close open findings of `kind`: those NOT in `still_open`, or those IN `cloud_ids`."""
-    conditions = [Finding.kind == kind, Finding.provider == provider, Finding.resolved_at.is_(None)]
+    conditions = [col(Finding.kind) == kind, col(Finding.provider) == provider, col(Finding.resolved_at).is_(None)]
     if cloud_ids is not None:
         ids = sorted(set(cloud_ids))
         if not ids:
             return 0
-        conditions.append(Finding.cloud_id.in_(ids))
+        conditions.append(col(Finding.cloud_id).in_(ids))
     with app.session() as session:
-        open_ids = list(session.execute(select(Finding.id, Finding.cloud_id).where(and_(*conditions))))
+        open_ids = list(session.execute(select(col(Finding.id), col(Finding.cloud_id)).where(and_(*conditions))))
         keep = set(still_open or ()) if cloud_ids is None else set()
         to_close = [row_id for row_id, cloud_id in open_ids if cloud_id not in keep]
         for part in chunks(to_close):
-            session.execute(update(Finding).where(Finding.id.in_(part)).values(resolved_at=now)
+            session.execute(update(Finding).where(col(Finding.id).in_(part)).values(resolved_at=now)
                             .execution_options(synchronize_session=False))
     return len(to_close)

@@ -17,6 +17,7 @@ from datetime import datetime, timezone
 from sqlalchemy import and_, exists, func, literal, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
 from sandbox.durations import LabelledDuration
 from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
@@ -41,8 +42,8 @@ def warning_key(lead: str, expires_at: datetime) -> str:
 def _stamp_sql(app: App) -> ColumnElement:
     """expires_at formatted like warning_key's stamp, in SQL (UTC on both databases)."""
     if app.is_postgres:
-        return func.to_char(func.timezone("UTC", Sandbox.expires_at), "YYYYMMDDHH24MI")
-    return func.strftime("%Y%m%d%H%M", Sandbox.expires_at)  # SQLite stores naive UTC
+        return func.to_char(func.timezone("UTC", col(Sandbox.expires_at)), "YYYYMMDDHH24MI")
+    return func.strftime("%Y%m%d%H%M", col(Sandbox.expires_at))  # SQLite stores naive UTC
 
 
 def _leads(app: App) -> list[LabelledDuration]:
@@ -56,13 +57,13 @@ def expire_due(app: App, result: SweepResult, now: datetime, stop: Stop | None) 
     if leads:
         each_due(app, result, [_warning_due(app, now, leads)],
                  lambda lease: _warn(app, lease.sandbox_id, now, leads), attempted=attempted, stop=stop)
-    each_due(app, result, [Sandbox.state == ACTIVE, Sandbox.expires_at <= now],
+    each_due(app, result, [col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at) <= now],
              lambda lease: freeze_sandbox(app, lease.sandbox_id, actor=ACTOR, reason="expired", lease=lease),
              attempted=attempted, stop=stop)
-    each_due(app, result, [Sandbox.state == FROZEN, Sandbox.delete_after <= now],
+    each_due(app, result, [col(Sandbox.state) == FROZEN, col(Sandbox.delete_after) <= now],
              lambda lease: _end_grace(app, lease), attempted=attempted, stop=stop)
-    each_due(app, result, [Sandbox.state == DELETING,
-                           or_(Sandbox.next_attempt_at.is_(None), Sandbox.next_attempt_at <= now)],
+    each_due(app, result, [col(Sandbox.state) == DELETING,
+                           or_(col(Sandbox.next_attempt_at).is_(None), col(Sandbox.next_attempt_at) <= now)],
              lambda lease: finish_destroy(app, lease.sandbox_id, actor=ACTOR, lease=lease),
              attempted=attempted, stop=stop)
 
@@ -71,23 +72,23 @@ def _warning_due(app: App, now: datetime, leads: list[LabelledDuration]) -> Colu
     """Active, not yet expired, inside some lead's window with that warning not yet sent."""
     stamp = _stamp_sql(app)
     windows = [
-        and_(Sandbox.expires_at <= now + delta,
-             ~exists().where(Milestone.sandbox_id == Sandbox.id,
-                             Milestone.key == literal(f"warn:{lead}:") + stamp))
+        and_(col(Sandbox.expires_at) <= now + delta,
+             ~exists().where(col(Milestone.sandbox_id) == col(Sandbox.id),
+                             col(Milestone.key) == literal(f"warn:{lead}:") + stamp))
         for lead, delta in leads
     ]
-    return and_(Sandbox.state == ACTIVE, Sandbox.expires_at > now,
-                Sandbox.expires_at <= now + leads[0].delta, or_(*windows))
+    return and_(col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at) > now,
+                col(Sandbox.expires_at) <= now + leads[0].delta, or_(*windows))
 
 
 def _warn(app: App, sandbox_id: str, now: datetime, leads: list[LabelledDuration]) -> None:
     try:
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             if sandbox.state != ACTIVE or sandbox.expires_at <= now:
                 return
-            sent = set(session.execute(select(Milestone.key).where(
-                Milestone.sandbox_id == sandbox_id, Milestone.key.startswith("warn:"))).scalars())
+            sent = set(session.execute(select(col(Milestone.key)).where(
+                col(Milestone.sandbox_id) == sandbox_id, col(Milestone.key).startswith("warn:"))).scalars())
             crossed = [lead for lead, delta in leads
                        if sandbox.expires_at - delta <= now and warning_key(lead, sandbox.expires_at) not in sent]
             if not crossed:
@@ -107,8 +108,10 @@ def _warn(app: App, sandbox_id: str, now: datetime, leads: list[LabelledDuration
 def _end_grace(app: App, lease: Lease) -> None:
     now = app.now()
     with app.session() as session:
-        sandbox = session.get(Sandbox, lease.sandbox_id)
+        sandbox = session.get_one(Sandbox, lease.sandbox_id)
         if sandbox.state == FROZEN:
+            if sandbox.delete_after is None:  # every freeze sets it
+                raise ValueError(f"frozen sandbox {sandbox.id} has no delete_after")
             transition(session, sandbox, DELETING, actor=ACTOR, action="grace_ended", at=now,
                        detail={"delete_after": sandbox.delete_after.isoformat()}, next_attempt_at=now)
         elif sandbox.state != DELETING:

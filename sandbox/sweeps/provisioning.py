@@ -16,6 +16,7 @@ from datetime import datetime
 
 from sqlalchemy import and_, false, func, or_, select
 from sqlalchemy.sql import ColumnElement
+from sqlmodel import col
 
 from sandbox.lifecycle import PROVISIONING, REQUESTED
 from sandbox.models import Sandbox
@@ -35,10 +36,10 @@ def due_for_provisioning(now: datetime) -> ColumnElement:
 
     Both states are rare next to active / deleted ones, so the state index finds them.
     """
-    ready_request = and_(Sandbox.state == REQUESTED,
-                         or_(Sandbox.approval_required == false(), Sandbox.approved_by.is_not(None)))
-    return and_(or_(ready_request, Sandbox.state == PROVISIONING),
-                Sandbox.next_attempt_at.is_not(None), Sandbox.next_attempt_at <= now)
+    ready_request = and_(col(Sandbox.state) == REQUESTED,
+                         or_(col(Sandbox.approval_required) == false(), col(Sandbox.approved_by).is_not(None)))
+    return and_(or_(ready_request, col(Sandbox.state) == PROVISIONING),
+                col(Sandbox.next_attempt_at).is_not(None), col(Sandbox.next_attempt_at) <= now)
 
 
 @sweep(JOB)
@@ -46,7 +47,7 @@ def provision_due(app: App, result: SweepResult, now: datetime, stop: Stop | Non
     due = due_for_provisioning(now)
     with app.session() as session:
         counts = dict(session.execute(
-            select(Sandbox.provider, func.count()).where(due).group_by(Sandbox.provider)).all())
+            select(col(Sandbox.provider), func.count()).where(due).group_by(col(Sandbox.provider))).all())
     if not counts:
         return
     queue = _Queue(app, due, result, stop)
@@ -76,8 +77,8 @@ class _Queue:
         with self.lock:
             if self.stop and self.stop():
                 return None
-            extra = [Sandbox.id.notin_(sorted(self.attempted))] if self.attempted else []
-            leases = claim_due(self.app, self.due, Sandbox.provider == provider, *extra, limit=1)
+            extra = [col(Sandbox.id).notin_(sorted(self.attempted))] if self.attempted else []
+            leases = claim_due(self.app, self.due, col(Sandbox.provider) == provider, *extra, limit=1)
             if not leases:
                 return None
             self.attempted.add(leases[0].sandbox_id)

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import cast
 
-from sqlalchemy import delete, or_
+from sqlalchemy import CursorResult, delete, or_
 from sqlalchemy.exc import IntegrityError
+from sqlmodel import col
 
 from sandbox.errors import ProviderError
 from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
@@ -41,7 +43,7 @@ MILESTONE = "closed_out_of_band"
 
 @sweep(JOB)
 def reconcile(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
-    watched = [Sandbox.state.in_(WATCHED), Sandbox.cloud_id.is_not(None)]
+    watched = [col(Sandbox.state).in_(WATCHED), col(Sandbox.cloud_id).is_not(None)]
     for provider_name in providers_with(app, *watched):
         try:
             managed = app.provider(provider_name).list_managed()
@@ -51,8 +53,8 @@ def reconcile(app: App, result: SweepResult, now: datetime, stop: Stop | None) -
         result.cloud_requests += 1
         listed = {resource.cloud_id: resource for resource in managed}
         closed = sorted(cid for cid, resource in listed.items() if resource.state == "closed")
-        gone_or_closed = or_(Sandbox.cloud_id.in_(closed), Sandbox.cloud_id.notin_(sorted(listed)))
-        each_due(app, result, [Sandbox.provider == provider_name, *watched, gone_or_closed],
+        gone_or_closed = or_(col(Sandbox.cloud_id).in_(closed), col(Sandbox.cloud_id).notin_(sorted(listed)))
+        each_due(app, result, [col(Sandbox.provider) == provider_name, *watched, gone_or_closed],
                  lambda lease: _reconcile_one(app, result, provider_name, lease, listed, now), stop=stop)
 
 
@@ -60,23 +62,24 @@ def _reconcile_one(app: App, result: SweepResult, provider_name: str, lease: Lea
                    listed: dict[str, ManagedResource], now: datetime) -> None:
     sandbox_id = lease.sandbox_id
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
-    resource = listed.get(sandbox.cloud_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
+    placement = placement_of(sandbox)
+    resource = listed.get(placement.cloud_id)
     if resource is not None:
         cloud = {"cloud_state": resource.state, "location": resource.location}
     else:
         try:
-            app.provider(provider_name).read_tags(placement_of(sandbox))
+            app.provider(provider_name).read_tags(placement)
             result.cloud_requests += 1
         except ProviderError as exc:
             if exc.retryable or exc.code not in cloud_named(provider_name).gone_codes:
                 raise
             cloud = {"cloud_state": "not_found", "error": str(exc)}
         else:
-            log.warning("outside_managed_locations sandbox=%s cloud_id=%s", sandbox_id, sandbox.cloud_id)
+            log.warning("outside_managed_locations sandbox=%s cloud_id=%s", sandbox_id, placement.cloud_id)
             return
     if not (sandbox.state == DELETING and _close_was_ours(sandbox)):
-        _mark_closed(app, sandbox_id, {"cloud_id": sandbox.cloud_id, **cloud}, now)
+        _mark_closed(app, sandbox_id, {"cloud_id": placement.cloud_id, **cloud}, now)
     finish_destroy(app, sandbox_id, actor=ACTOR, lease=lease)
 
 
@@ -89,7 +92,7 @@ def _mark_closed(app: App, sandbox_id: str, detail: dict, now: datetime) -> None
     """Once: the event, credentials dropped, and (from active / frozen) the move to deleting."""
     try:
         with app.session() as session:
-            sandbox = session.get(Sandbox, sandbox_id)
+            sandbox = session.get_one(Sandbox, sandbox_id)
             if session.get(Milestone, (sandbox_id, MILESTONE)) is not None:
                 return
             session.add(Milestone(sandbox_id=sandbox_id, key=MILESTONE, at=now))
@@ -99,7 +102,8 @@ def _mark_closed(app: App, sandbox_id: str, detail: dict, now: datetime) -> None
             else:
                 record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action=MILESTONE, at=now,
                              detail=detail, from_state=sandbox.state, to_state=sandbox.state)
-            dropped = session.execute(delete(Credential).where(Credential.sandbox_id == sandbox_id)).rowcount
+            dropped = cast(CursorResult, session.execute(
+                delete(Credential).where(col(Credential.sandbox_id) == sandbox_id))).rowcount
         log.warning("closed_out_of_band sandbox=%s detail=%s credentials_dropped=%s", sandbox_id, detail, dropped)
     except IntegrityError:
         log.info("closed_out_of_band_already_marked sandbox=%s", sandbox_id)

@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import select
+from sqlmodel import col
 
 from sandbox.errors import ProviderError
 from sandbox.lifecycle import ACTIVE, FAILED, FROZEN, PROVISIONING, record_event
@@ -44,8 +45,8 @@ def check_tags(app: App, result: SweepResult, now: datetime, stop: Stop | None) 
             continue
         result.cloud_requests += 1
         listed = {resource.cloud_id: resource for resource in managed}
-        each_due(app, result, [Sandbox.provider == provider_name, Sandbox.state.in_(LIVE),
-                               Sandbox.cloud_id.is_not(None)],
+        each_due(app, result, [col(Sandbox.provider) == provider_name, col(Sandbox.state).in_(LIVE),
+                               col(Sandbox.cloud_id).is_not(None)],
                  lambda lease: _check_one(app, result, provider_name, lease.sandbox_id, listed, now), stop=stop)
         _record_orphans(app, provider_name, managed, now)
 
@@ -54,10 +55,10 @@ def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: st
                listed: dict[str, ManagedResource], now: datetime) -> None:
     provider = app.provider(provider_name)
     with app.session() as session:
-        sandbox = session.get(Sandbox, sandbox_id)
+        sandbox = session.get_one(Sandbox, sandbox_id)
     placement = placement_of(sandbox)
-    if sandbox.cloud_id in listed:
-        current = dict(listed[sandbox.cloud_id].tags)
+    if placement.cloud_id in listed:
+        current = dict(listed[placement.cloud_id].tags)
     else:
         try:
             current = provider.read_tags(placement)
@@ -79,15 +80,15 @@ def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: st
         provider.tag(placement, sandbox.desired_tags)
         result.cloud_requests += 1
     except Exception:
-        upsert_finding(app, kind="drift", provider=provider_name, cloud_id=sandbox.cloud_id,
+        upsert_finding(app, kind="drift", provider=provider_name, cloud_id=placement.cloud_id,
                        sandbox_id=sandbox_id, now=now, detail=detail)
         raise
     with app.session() as session:
         record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action="tags_repaired", at=now,
                      detail={"before": before, "after": after})
-    upsert_finding(app, kind="drift", provider=provider_name, cloud_id=sandbox.cloud_id,
+    upsert_finding(app, kind="drift", provider=provider_name, cloud_id=placement.cloud_id,
                    sandbox_id=sandbox_id, now=now, detail=detail, resolved=True)
-    log.info("tags_repaired sandbox=%s cloud_id=%s keys=%s", sandbox_id, sandbox.cloud_id, ",".join(drifted))
+    log.info("tags_repaired sandbox=%s cloud_id=%s keys=%s", sandbox_id, placement.cloud_id, ",".join(drifted))
 
 
 def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource], now: datetime) -> None:
@@ -99,12 +100,12 @@ def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource]
         by_name.setdefault(resource.name, []).append(resource.cloud_id)
     with app.session() as session:
         for part in chunks(ids):
-            owned_ids.update(session.execute(select(Sandbox.cloud_id).where(
-                Sandbox.provider == provider_name, Sandbox.cloud_id.in_(part))).scalars())
+            owned_ids.update(session.execute(select(col(Sandbox.cloud_id)).where(
+                col(Sandbox.provider) == provider_name, col(Sandbox.cloud_id).in_(part))).scalars())
         # Half-provisioned sandboxes: the step store knows the id before cloud_id is set, and
         # an AWS account created just before a crash carries the sandbox's name.
-        for name, progress in session.execute(select(Sandbox.name, Sandbox.progress).where(
-                Sandbox.provider == provider_name, Sandbox.state.in_(IN_FLIGHT))):
+        for name, progress in session.execute(select(col(Sandbox.name), col(Sandbox.progress)).where(
+                col(Sandbox.provider) == provider_name, col(Sandbox.state).in_(IN_FLIGHT))):
             cloud_id = cloud.cloud_id_from(progress)
             if cloud_id:
                 owned_ids.add(cloud_id)
