@@ -12,17 +12,5 @@ from sandbox.sweeps.provisioning import provision_due
 from sandbox.sweeps.reconcile import reconcile
 from sandbox.sweeps.tags import check_tags
 
-
-def __getattr__(name: str):
-    """`JOBS`: every job's function by name (sandbox.jobs.JOBS), for code that runs one
-    directly. Built on first use, not at import: sandbox.notify, whose job is one of them,
-    imports this package."""
-    if name != "JOBS":
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    from sandbox.jobs import JOBS
-
-    return {job.name: job.load() for job in JOBS}
-
-
-__all__ = ["JOBS", "SweepResult", "check_tags", "claim_due", "exclusive", "expire_due",
+__all__ = ["SweepResult", "check_tags", "claim_due", "exclusive", "expire_due",
            "provision_due", "read_budgets", "reconcile"]

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from sandbox.secrets import generate_key
+from tests.daemon.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,12 +52,6 @@ def test_the_wheel_holds_one_package_and_its_data(wheel):
     assert "sandbox = sandbox.cli:main" in entry_points and "aws = sandbox.providers.aws:CLOUD" in entry_points
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_a_fresh_virtualenv_runs_the_aws_flow_outside_the_checkout(wheel, tmp_path):
     venv = tmp_path / "venv"
     run([sys.executable, "-m", "venv", venv])
@@ -74,7 +69,7 @@ def test_a_fresh_virtualenv_runs_the_aws_flow_outside_the_checkout(wheel, tmp_pa
     assert {t["name"] for t in json.loads(sandbox("templates", "list", "-o", "json").stdout)} == {
         "aws-individual", "aws-group", "gcp-individual", "gcp-group"}
 
-    port = _free_port()
+    port = free_port()
     emulator = subprocess.Popen([venv / "bin" / "sandbox", "emulator", "aws", "--port", str(port)], cwd=work,
                                 env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -1,5 +1,5 @@
 """A database filled the way production fills it: requests through the service layer, then
-the daemon's own sweeps (sandbox.sweeps.JOBS: provision, expiry, budgets, tags, reconcile)
+the daemon's own sweeps (sandbox.jobs.JOBS: provision, expiry, budgets, tags, reconcile)
 run day by day against an in-memory cloud whose spend, tags and failures we choose, so
 every figure in the reports is known exactly.
 
@@ -137,10 +137,10 @@ def build_app(db_url: str, clock: FrozenClock):
 
 
 def run_sweeps(scenario: Scenario) -> None:
-    from sandbox.sweeps import JOBS
+    from sandbox.jobs import select_jobs
 
-    for job in ("provision", "expiry", "budgets", "tags", "reconcile"):
-        result = JOBS[job](scenario.app)
+    for job in select_jobs(["provision", "expiry", "budgets", "tags", "reconcile"]):
+        result = job.load()(scenario.app)
         assert not result.skipped, result.summary()
         scenario.sweep_errors += result.errors
 

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from sandbox.models import Notification
-from sandbox.sweeps import JOBS
+from sandbox.jobs import select_jobs
 from tests.conftest import ADMIN, make_settings
 
 MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account
@@ -21,7 +21,8 @@ MANAGEMENT_ACCOUNT = "123456789012"  # moto's default account
 
 def run(app, job: str):
     """One sweep; it must have held its lock (one replica in these tests)."""
-    result = JOBS[job](app)
+    [selected] = select_jobs([job])
+    result = selected.load()(app)
     assert not result.skipped, result.summary()
     return result
 
