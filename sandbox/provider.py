@@ -186,14 +186,27 @@ class Provider(Protocol):
     def revoke(self, placement: Placement, plan: Plan, member: Member) -> None:
         """Take one member's access away but keep what it owns."""
 
-    def freeze(self, placement: Placement, plan: Plan) -> None:
-        """Move the sandbox where frozen sandboxes live (members are revoked separately)."""
+    def freeze(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """Leave nobody but this tool able to act in the sandbox; keep what it holds.
 
-    def unfreeze(self, placement: Placement, plan: Plan) -> None:
-        """Move it back to its department (members are granted separately)."""
+        Moves it where frozen sandboxes live and takes away every access that is not ours
+        (whoever granted it: the sandbox's own user may have added principals), in the
+        order that makes the freeze hold soonest. Idempotent; each cloud change is saved
+        in `steps` under a "freeze:" key, so a retry resumes and a crash loses nothing.
+        Returns what it did, for the freeze event: at least "location", where the sandbox now
+        is (`show` reads it); a "tampering" entry (one line) when it found enforcement's own
+        access undone (core records a compliance finding).
+        """
 
-    def tag(self, placement: Placement, tags: dict[str, str]) -> None:
-        """Set the cost tags / labels (sanitised by the provider)."""
+    def unfreeze(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """Give back exactly the template's access to `plan.members`, then move the sandbox
+        back to its department, last: until that move, it is still frozen. Clears the
+        "freeze:" steps. Returns what it did, for the event."""
+
+    def tag(self, placement: Placement, tags: dict[str, str]) -> dict[str, str]:
+        """Set the cost tags / labels (sanitised by the provider). Keys someone else added
+        stay, unless the cloud's limits leave our keys no room: then theirs are dropped and
+        returned (key → the value it had), for the event. {} otherwise."""
 
     def read_tags(self, placement: Placement) -> dict[str, str]:
         """The tags / labels as the cloud holds them."""
@@ -207,12 +220,18 @@ class Provider(Protocol):
     def destroy(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
         """Remove access, then close the account / delete the project. Idempotent.
 
+        Never depends on access the sandbox's user could have removed (the AWS access role):
+        what cannot be reached is skipped and reported as "tampering", and the close goes on.
         Returns what the cloud now says about it (for the audit event), e.g. the AWS
         account status or the GCP project's DELETE_REQUESTED state and purge date.
         """
 
     def list_managed(self) -> list[ManagedResource]:
         """Every account or project in the managed OUs or folders."""
+
+    def check_guardrails(self) -> dict[str, str]:
+        """The cloud-wide controls enforcement relies on (AWS service control policies)
+        that are missing or out of date: where (an OU path) → what is wrong. {}: all in place."""
 
     def access_info(self, placement: Placement, plan: Plan, member: Member,
                     steps: StepStore) -> dict[str, Any]:

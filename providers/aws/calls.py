@@ -21,7 +21,7 @@ from botocore.exceptions import (
 )
 
 from sandbox.providers.aws.settings import AwsSettings
-from sandbox.errors import ProviderError
+from sandbox.errors import MissingCredentialsError, ProviderError
 
 log = logging.getLogger("sandbox.aws")
 
@@ -93,8 +93,8 @@ def translate(exc: BaseException, operation: str, subject: str) -> ProviderError
     message = " ".join(message.split())
     if code in HINTS:
         message = f"{message.rstrip('.')}; {HINTS[code]}"
-    return ProviderError(f"AWS {operation} for {subject} failed: {code}: {message}",
-                         retryable=retryable, code=code)
+    error = MissingCredentialsError if code == "NoCredentialsError" else ProviderError
+    return error(f"AWS {operation} for {subject} failed: {code}: {message}", retryable=retryable, code=code)
 
 
 @contextmanager

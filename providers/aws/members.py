@@ -7,6 +7,7 @@ leaves a credential nobody knows.
 
 from __future__ import annotations
 
+import fnmatch
 import hashlib
 import logging
 import re
@@ -29,12 +30,14 @@ _SYMBOLS = "!@#$%^&*()_+-=[]{}|'"
 def iam_user_name(email: str) -> str:
     """IAM user names are 1-64 of [A-Za-z0-9_+=,.@-]: an e-mail fits as is, unless long.
 
-    A longer one keeps 55 characters plus a hash of the whole address, so two long
-    addresses with a common prefix still get distinct users.
+    One that had to change (too long, or a character IAM refuses, as in o'brien@) keeps
+    at most 55 characters plus a hash of the whole address, so o'brien@ and o-brien@, or
+    two long addresses with a common prefix, still get distinct users.
     """
-    name = _NOT_IAM_NAME.sub("-", email.strip().lower())
-    if len(name) > 64:
-        digest = hashlib.sha256(name.encode()).hexdigest()[:8]
+    address = email.strip().lower()
+    name = _NOT_IAM_NAME.sub("-", address)
+    if name != address or len(name) > 64:
+        digest = hashlib.sha256(address.encode()).hexdigest()[:8]
         name = f"{name[:55]}-{digest}"
     return name
 
@@ -117,7 +120,22 @@ def _ensure_access_key(iam: Any, user: str, subject: str, member: Member,
 
 def revoke_user(iam: Any, account_id: str, member: Member) -> None:
     """No console login, every access key Inactive; the user and its policies stay."""
-    user = iam_user_name(member.email)
+    _revoke(iam, account_id, iam_user_name(member.email))
+
+
+def revoke_everyone(iam: Any, account_id: str, protected: list[str]) -> list[str]:
+    """`revoke_user` for every IAM user in the account whose name matches no `protected`
+    glob: the sandbox's administrator may have renamed their user or made others. Returns
+    the users revoked."""
+    with aws_errors("ListUsers", f"account {account_id}"):
+        users = [user["UserName"] for page in iam.get_paginator("list_users").paginate() for user in page["Users"]]
+    revoked = [user for user in users if not any(fnmatch.fnmatchcase(user, glob) for glob in protected)]
+    for user in revoked:
+        _revoke(iam, account_id, user)
+    return revoked
+
+
+def _revoke(iam: Any, account_id: str, user: str) -> None:
     subject = f"user {user} in account {account_id}"
     with aws_errors("DeleteLoginProfile", subject):
         try:

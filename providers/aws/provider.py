@@ -9,13 +9,17 @@ Step keys this provider keeps in the StepStore (all plain JSON values):
   tagged             True once the cost tags are set
   member:<email>     True once that member's IAM user, policies and credentials exist
   budget             name of the AWS Budget in the management account
+  freeze:moved       the frozen OU the account was moved into by the current freeze
+  freeze:revoked     IAM users whose login and keys that freeze took (both cleared by unfreeze)
   members_removed, budget_deleted, close_requested   destroy's progress
 Secrets (per member e-mail): password, access_key_id, secret_access_key.
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import urllib.parse
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -33,6 +37,7 @@ from sandbox.provider import (
 
 from sandbox.providers.aws import members as iam_members
 from sandbox.providers.aws.calls import AwsClients, ClientFactory, aws_errors, tag_text
+from sandbox.providers.aws.guardrails import Guardrails
 from sandbox.providers.aws.organizations import (
     CLOSED_STATES,
     RETRYABLE_CREATE_FAILURES,
@@ -43,6 +48,30 @@ from sandbox.providers.aws.organizations import (
 
 log = logging.getLogger("sandbox.aws")
 
+
+class AccessRoleTampered(ProviderError):
+    """The access role is gone or no longer trusts the management account."""
+
+    def __init__(self, message: str):
+        super().__init__(f"AWS {message}", retryable=False, code="AccessRoleTampered")
+
+
+def _trusts(document: Any, account_id: str) -> bool:
+    """Does a role trust policy let `account_id` (its root or any of its principals) assume it?"""
+    if isinstance(document, str):
+        document = json.loads(urllib.parse.unquote(document))
+    statements = document.get("Statement", [])
+    for statement in statements if isinstance(statements, list) else [statements]:
+        if statement.get("Effect") != "Allow":
+            continue
+        principals = (statement.get("Principal") or {}).get("AWS", []) if isinstance(
+            statement.get("Principal"), dict) else []
+        for entry in principals if isinstance(principals, list) else [principals]:
+            if entry == account_id or str(entry).startswith(f"arn:aws:iam::{account_id}:"):
+                return True
+    return False
+
+
 class AwsProvider:
     name = "aws"
 
@@ -50,6 +79,7 @@ class AwsProvider:
         self.settings = settings
         self.clients = AwsClients(settings, client_factory)
         self.org = Organization(self.clients)
+        self.guardrails = Guardrails(settings, self.clients, self.org)
 
     # -- bootstrap ------------------------------------------------------------------------
 
@@ -61,7 +91,7 @@ class AwsProvider:
                 if ou_path not in seen:
                     seen.add(ou_path)
                     lines.append(f"{'created' if created else 'exists'} OU {ou_path} ({ou_id})")
-        return lines
+        return lines + self.guardrails.ensure()
 
     # -- provision ------------------------------------------------------------------------
 
@@ -197,13 +227,70 @@ class AwsProvider:
             info["secret_access_key"] = steps.get_secret(member.email, "secret_access_key")
         return info
 
-    # -- moves ----------------------------------------------------------------------------
+    # -- freeze ---------------------------------------------------------------------------
 
-    def freeze(self, placement: Placement, plan: Plan) -> None:
-        self.org.move(placement.cloud_id, self.settings.frozen_ou)
+    def freeze(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """Into the frozen OU first: its deny-all SCP stops everyone but the access role at
+        once. Then every IAM user not protected loses its login and keys, whoever made it
+        (a freeze that found the access role gone still holds through the SCP)."""
+        account_id = placement.cloud_id
+        frozen_ou = normalize_path(self.settings.frozen_ou)
+        if steps.get("freeze:moved") != frozen_ou:
+            steps.progress(f"moving account {account_id} to OU {frozen_ou}")
+            self.org.move(account_id, frozen_ou)
+            steps.put("freeze:moved", frozen_ou)
+        detail: dict[str, Any] = {"location": frozen_ou}
+        revoked = steps.get("freeze:revoked")
+        if revoked is None:
+            steps.progress(f"revoking every IAM user's login and keys in account {account_id}")
+            try:
+                iam = self._member_iam(account_id)
+            except AccessRoleTampered as exc:
+                return {**detail, "revoked_users": [], "tampering": str(exc)}
+            revoked = iam_members.revoke_everyone(iam, account_id, self.settings.protected_users)
+            steps.put("freeze:revoked", revoked)
+        return {**detail, "revoked_users": revoked}
 
-    def unfreeze(self, placement: Placement, plan: Plan) -> None:
-        self.org.move(placement.cloud_id, plan.location)
+    def unfreeze(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """Members granted again while still frozen, the move back last: a grant that fails
+        leaves the account in the frozen OU, as the database says."""
+        account_id = placement.cloud_id
+        iam = self._member_iam(account_id)
+        for member in plan.members:
+            steps.progress(f"granting {member.email} access to account {account_id} again")
+            iam_members.grant_user(iam, account_id, plan, member, steps)
+        steps.progress(f"moving account {account_id} to OU {normalize_path(plan.location)}")
+        self.org.move(account_id, plan.location)
+        for key in ("freeze:moved", "freeze:revoked"):
+            if steps.get(key) is not None:
+                steps.put(key, None)
+        return {"location": normalize_path(plan.location), "granted": [m.email for m in plan.members]}
+
+    def _member_iam(self, account_id: str) -> Any:
+        """IAM in the member account, once the access role is seen to still trust us.
+
+        A sandbox administrator may delete the role or change its trust (before the
+        guardrail SCP, or where it is missing); real AWS then refuses AssumeRole, and
+        moto, which does not check, shows it in GetRole.
+        """
+        role = self.settings.access_role
+        try:
+            iam = self.clients.member_iam(account_id)
+            with aws_errors("GetRole", f"role {role} in account {account_id}"):
+                document = iam.get_role(RoleName=role)["Role"]["AssumeRolePolicyDocument"]
+        except ProviderError as exc:
+            if exc.code in ("AccessDenied", "NoSuchEntity"):
+                raise AccessRoleTampered(f"role {role} in account {account_id} cannot be used ({exc.code}): "
+                                         "it was deleted or its trust changed") from exc
+            raise
+        management = self.clients.management_account()
+        if not _trusts(document, management):
+            raise AccessRoleTampered(f"role {role} in account {account_id} no longer trusts the "
+                                     f"management account {management}: its trust policy was changed")
+        return iam
+
+    def check_guardrails(self) -> dict[str, str]:
+        return self.guardrails.problems()
 
     # -- tags -----------------------------------------------------------------------------
 
@@ -217,8 +304,10 @@ class AwsProvider:
             result[tag_text(key, 128)] = tag_text(value)
         return result
 
-    def tag(self, placement: Placement, tags: dict[str, str]) -> None:
+    def tag(self, placement: Placement, tags: dict[str, str]) -> dict[str, str]:
+        """Organizations allows 50 tags per account; ours are far fewer, so nothing is dropped."""
         self.org.tag(placement.cloud_id, self.desired_tags(tags))
+        return {}
 
     def read_tags(self, placement: Placement) -> dict[str, str]:
         return self.org.read_tags(placement.cloud_id)
@@ -272,19 +361,26 @@ class AwsProvider:
             return {"account_id": account_id, "account_status": "NOT_FOUND"}
         closed = account_state(account) in CLOSED_STATES
 
+        # The closed OU's deny-all SCP first; then members' users, which needs the access
+        # role, so its loss is reported, never a reason to stop before CloseAccount.
+        steps.progress(f"moving account {account_id} to OU {self.settings.closed_ou}")
+        self.org.move(account_id, self.settings.closed_ou)
+        tampering = None
         if not closed and not steps.get("members_removed"):
             steps.progress(f"removing members' IAM users from account {account_id}")
-            iam = self.clients.member_iam(account_id)
-            users = [iam_members.iam_user_name(m.email) for m in plan.members]
-            users += iam_members.users_tagged(iam, account_id, plan.sandbox_id)
-            for user in dict.fromkeys(users):
-                iam_members.delete_user(iam, account_id, user)
+            try:
+                iam = self._member_iam(account_id)
+            except AccessRoleTampered as exc:
+                tampering = str(exc)
+            else:
+                users = [iam_members.iam_user_name(m.email) for m in plan.members]
+                users += iam_members.users_tagged(iam, account_id, plan.sandbox_id)
+                for user in dict.fromkeys(users):
+                    iam_members.delete_user(iam, account_id, user)
             steps.put("members_removed", True)
 
         self._delete_budget(plan, steps)
 
-        steps.progress(f"moving account {account_id} to OU {self.settings.closed_ou}")
-        self.org.move(account_id, self.settings.closed_ou)
         if not closed:
             steps.progress(f"closing account {account_id}")
             self.org.close(account_id)  # CloseQuotaError: the service retries later
@@ -294,7 +390,8 @@ class AwsProvider:
         status = account_state(account) if account else "NOT_FOUND"
         log.info("event=destroyed sandbox=%s account=%s status=%s",
                  plan.sandbox_id, account_id, status)
-        return {"account_id": account_id, "account_status": status}
+        result = {"account_id": account_id, "account_status": status}
+        return {**result, "tampering": tampering} if tampering else result
 
     def _delete_budget(self, plan: Plan, steps: StepStore) -> None:
         if steps.get("budget_deleted"):

@@ -21,6 +21,8 @@ class AwsSettings:
     poll_seconds: float = 5.0  # DescribeCreateAccountStatus interval
     poll_timeout_seconds: float = 900.0
     concurrency: int = 4  # CreateAccount calls at once per process: Organizations allows few
+    allowed_regions: list[str] = field(default_factory=list)  # empty: every region (the guardrail SCP)
+    protected_users: list[str] = field(default_factory=list)  # IAM user names (globs) a freeze leaves alone
     departments: dict[str, str] = field(default_factory=dict)  # filled from [departments.X] aws_ou
 
     def department_location(self, department: str) -> str | None:

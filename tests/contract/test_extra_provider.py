@@ -115,6 +115,10 @@ def test_the_daemon_freezes_an_expired_sandbox_then_deletes_it_after_its_grace(t
     assert "expiry: 1/1 done" in toy_cli("daemon", "--once").splitlines()
     frozen = toy_cli.json("show", requested["id"])
     assert frozen["state"] == "frozen"
+    # Where it is now (the freeze's own account), where extend puts it back, and who may act.
+    assert (frozen["location"], frozen["home_location"]) == ("frozen", "active/default")
+    assert frozen["access_revoked"].startswith(f"until it is extended (sandbox extend {requested['id']} --by 1d)")
+    assert toy_cli.json("credentials", requested["id"])["access_revoked"] == frozen["access_revoked"]
     assert toy.location_of(cloud_id) == "frozen"
     assert toy.resource(cloud_id)["members"][ADMIN]["access"] is False
 

@@ -117,11 +117,28 @@ class ToyProvider:
 
     # -- moves ----------------------------------------------------------------------------
 
-    def freeze(self, placement: Placement, plan: Plan) -> None:
-        self._move(placement.cloud_id, self.settings.frozen_location)
+    def freeze(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """Into the frozen location, then access taken from everyone the file lists."""
+        if not steps.get("freeze:moved"):
+            self._move(placement.cloud_id, self.settings.frozen_location)
+            steps.put("freeze:moved", True)
+        revoked: list[str] = []
 
-    def unfreeze(self, placement: Placement, plan: Plan) -> None:
+        def take_all(resource: dict[str, Any]) -> None:
+            for email, granted in resource["members"].items():
+                if granted["access"]:
+                    granted["access"] = False
+                    revoked.append(email)
+
+        self._update(placement.cloud_id, take_all)
+        return {"location": self.settings.frozen_location, "revoked": sorted(revoked)}
+
+    def unfreeze(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        for member in plan.members:
+            self.grant(placement, plan, member, steps)
         self._move(placement.cloud_id, plan.location)
+        steps.put("freeze:moved", None)
+        return {"location": plan.location}
 
     def _move(self, resource_id: str, location: str) -> None:
         path = self._require(resource_id)
@@ -134,9 +151,10 @@ class ToyProvider:
     def desired_tags(self, tags: dict[str, str]) -> dict[str, str]:
         return {key: value[:MAX_TAG_VALUE] for key, value in tags.items()}
 
-    def tag(self, placement: Placement, tags: dict[str, str]) -> None:
-        """Our keys take the desired values; keys someone else added stay."""
+    def tag(self, placement: Placement, tags: dict[str, str]) -> dict[str, str]:
+        """Our keys take the desired values; keys someone else added stay (no tag limit here)."""
         self._update(placement.cloud_id, lambda r: r["tags"].update(self.desired_tags(tags)))
+        return {}
 
     def read_tags(self, placement: Placement) -> dict[str, str]:
         return dict(self._read(self._require(placement.cloud_id))["tags"])
@@ -165,6 +183,10 @@ class ToyProvider:
         self._update(placement.cloud_id, delete)
         steps.put("closed", True)
         return {"resource_id": placement.cloud_id, "resource_state": "deleted"}
+
+    def check_guardrails(self) -> dict[str, str]:
+        """The toy cloud has no cloud-wide controls."""
+        return {}
 
     def list_managed(self) -> list[ManagedResource]:
         found = []
