@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from .access import caller_may
 from .errors import PermissionDenied
 from .models import BillingAccount, Project
 from .naming import check_billing_account_name
@@ -28,9 +29,9 @@ def _caller_lacks_permission() -> PermissionDenied:
     return PermissionDenied("The caller does not have permission")
 
 
-def _project(state: EmulatorState, key: str) -> Project:
+def _project(state: EmulatorState, key: str, permission: str = "resourcemanager.projects.get") -> Project:
     project = state.find_project(key)
-    if project is None:
+    if project is None or not caller_may(state, project, permission):
         raise _caller_lacks_permission()
     return project
 
@@ -57,9 +58,11 @@ def get_billing_info(state: EmulatorState, request: ApiRequest) -> tuple[int, di
 
 
 def update_billing_info(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]:
-    project = _project(state, request.params["project"])
     body = read_body(request.body, BILLING_INFO_FIELDS, "project_billing_info")
     account_name = body.get("billingAccountName") or ""
+    assignment = "create" if account_name else "delete"
+    project = _project(state, request.params["project"],
+                       f"resourcemanager.projects.{assignment}BillingAssignment")
     if account_name:  # "" disables billing: "This action disassociates the current billing account"
         check_billing_account_name(account_name)
         _account(state, account_name)

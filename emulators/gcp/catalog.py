@@ -36,3 +36,18 @@ KNOWN_SERVICES: dict[str, str] = {
 SERVICE_DEPENDENCIES: dict[str, tuple[str, ...]] = {
     "container.googleapis.com": ("compute.googleapis.com",),
 }
+
+# The service agent Google creates when a service is enabled, and the role it is granted
+# on the project (https://cloud.google.com/iam/docs/service-agents). Only a few are
+# modelled; the default service accounts some services also create (Compute Engine's
+# PROJECT_NUMBER-compute@developer.gserviceaccount.com) are not.
+SERVICE_AGENTS: dict[str, tuple[str, str]] = {
+    "compute.googleapis.com": ("service-{number}@compute-system.iam.gserviceaccount.com",
+                               "roles/compute.serviceAgent"),
+    "container.googleapis.com": ("service-{number}@container-engine-robot.iam.gserviceaccount.com",
+                                 "roles/container.serviceAgent"),
+    "pubsub.googleapis.com": ("service-{number}@gcp-sa-pubsub.iam.gserviceaccount.com",
+                              "roles/pubsub.serviceAgent"),
+    "run.googleapis.com": ("service-{number}@serverless-robot-prod.iam.gserviceaccount.com",
+                           "roles/run.serviceAgent"),
+}

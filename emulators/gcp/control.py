@@ -6,7 +6,12 @@
   DELETE /emulator/stats              zero the counts only
   GET    /emulator/config             current settings
   POST   /emulator/config             {"polls_before_done": N, "latency_ms": M, "caller": ...,
-                                       "known_services": {"x.googleapis.com": "Title"}} (merged)
+                                       "enforce_iam": true, "known_services": {"x.googleapis.com":
+                                       "Title"}} (merged). "caller" is who every API request acts
+                                       as (a principal, "user:alice@example.com"); with
+                                       "enforce_iam" its project roles are checked (access.py)
+                                       "bigquery_page_rows": R caps the rows of one BigQuery
+                                       result page (default 10000)
   GET    /emulator/faults             queued faults
   POST   /emulator/faults             one fault or {"faults": [...]}, each
                                       {"method": "POST", "path_regex": ":setIamPolicy$",
@@ -15,6 +20,17 @@
   DELETE /emulator/faults             drop queued faults
   POST   /emulator/billing-accounts   {"name": "billingAccounts/...", "displayName": ..., "open": true}
   POST   /emulator/purge-deleted      finish pending project deletions (ids stay taken)
+  POST   /emulator/billing-export     {"table": "PROJECT.DATASET.gcp_billing_export_v1_X",
+                                       "rows": [{"project_id": "p", "usage_start_time": ISO 8601,
+                                                 "cost": 1.5, "credits": [{"name": ..., "amount": -0.5}],
+                                                 "currency": "USD"}]}
+                                      appends rows to a Cloud Billing export table (created,
+                                      empty, by the first call; "rows": [] just creates it) that
+                                      BigQuery queries read; any other export column may be given
+                                      in the export's own shape (project {id, name}, service,
+                                      sku, usage_end_time, currency_conversion_rate, ...).
+                                      Answers {"table": ..., "rows": total rows}. Reset empties it.
+  GET    /emulator/billing-export     {"tables": {"PROJECT.DATASET.TABLE": row count}}
 """
 
 from __future__ import annotations
@@ -52,7 +68,8 @@ def make_fault(spec: dict[str, Any]) -> Fault:
 
 
 def apply_config(state: EmulatorState, body: dict[str, Any]) -> None:
-    known = {"polls_before_done", "latency_ms", "caller", "known_services"}
+    known = {"polls_before_done", "latency_ms", "caller", "enforce_iam", "known_services",
+             "bigquery_page_rows"}
     unknown = set(body) - known
     if unknown:
         raise ControlError(f"unknown config keys {sorted(unknown)}; known: {sorted(known)}")
@@ -61,10 +78,19 @@ def apply_config(state: EmulatorState, body: dict[str, Any]) -> None:
             state.settings.polls_before_done = max(0, int(body["polls_before_done"]))
         if "latency_ms" in body:
             state.settings.latency_ms = max(0, int(body["latency_ms"]))
+        if "bigquery_page_rows" in body:
+            state.settings.bigquery_page_rows = max(1, int(body["bigquery_page_rows"]))
     except (TypeError, ValueError) as exc:
         raise ControlError(str(exc)) from None
     if "caller" in body:
-        state.settings.caller = str(body["caller"])
+        caller = str(body["caller"])
+        if not re.match(r"^(user|serviceAccount):[^@\s]+@[^@\s]+$", caller):
+            raise ControlError(f"caller {caller!r} must be a principal like user:alice@example.com")
+        state.settings.caller = caller
+    if "enforce_iam" in body:
+        if not isinstance(body["enforce_iam"], bool):
+            raise ControlError("enforce_iam must be true or false")
+        state.settings.enforce_iam = body["enforce_iam"]
     if "known_services" in body:
         services = body["known_services"]
         if isinstance(services, list):
@@ -82,6 +108,20 @@ def add_billing_account(state: EmulatorState, body: dict[str, Any]) -> dict[str,
                              open=bool(body.get("open", True)))
     state.billing_accounts[name] = account
     return account.to_json()
+
+
+def add_billing_export(state: EmulatorState, body: dict[str, Any]) -> dict[str, Any]:
+    from .bqengine import BigQueryError
+
+    rows = body.get("rows", [])
+    if not isinstance(body.get("table"), str) or not isinstance(rows, list):
+        raise ControlError('billing-export needs {"table": "PROJECT.DATASET.TABLE", "rows": [...]}')
+    try:
+        table = state.bigquery_engine.ensure_billing_table(body["table"])
+        total = state.bigquery_engine.add_billing_rows(table, rows)
+    except BigQueryError as exc:
+        raise ControlError(exc.message) from None
+    return {"table": table, "rows": total}
 
 
 def handle_control(state: EmulatorState, method: str, path: str, body: dict[str, Any]) -> tuple[int, Any]:
@@ -114,6 +154,10 @@ def handle_control(state: EmulatorState, method: str, path: str, body: dict[str,
             return 200, {"faults": []}
         if (method, path) == ("POST", "/emulator/billing-accounts"):
             return 200, add_billing_account(state, body)
+        if (method, path) == ("POST", "/emulator/billing-export"):
+            return 200, add_billing_export(state, body)
+        if (method, path) == ("GET", "/emulator/billing-export"):
+            return 200, {"tables": state.bigquery_engine.row_counts()}
         if (method, path) == ("POST", "/emulator/purge-deleted"):
             return 200, {"purged": state.purge_deleted_projects()}
     return 404, {"error": f"no control endpoint {method} {path}; see emulators/gcp/control.py"}

@@ -18,6 +18,7 @@ ACTIVE = "ACTIVE"
 DELETE_REQUESTED = "DELETE_REQUESTED"
 
 RM_TYPE = "type.googleapis.com/google.cloud.resourcemanager.v3."
+WITHCOND = "_withcond_"  # marks a conditional binding's role in a version-1 policy
 SU_TYPE = "type.googleapis.com/google.api.serviceusage.v1."
 
 
@@ -122,14 +123,44 @@ class Project:
         # client decodes them as bytes, so they must be valid base64.
         return base64.b64encode(self.iam_revision.to_bytes(8, "big")).decode()
 
-    def iam_policy(self) -> dict[str, Any]:
+    def iam_policy(self, requested_version: int = 3) -> dict[str, Any]:
+        """The allow policy as getIamPolicy renders it for `requested_version`.
+
+        A policy with conditional bindings is version 3. Asked for an older version,
+        Google leaves the conditions out and marks each such binding's role with
+        "_withcond_" and a hash, so a version-1 read-modify-write cannot silently drop
+        them (writing such a role back is refused)
+        (https://cloud.google.com/iam/docs/policies#versions).
+        """
         has_conditions = any("condition" in b for b in self.iam_bindings)
-        policy: dict[str, Any] = {"version": 3 if has_conditions else 1, "etag": self.iam_etag()}
-        if self.iam_bindings:
-            policy["bindings"] = [dict(b, members=list(b["members"])) for b in self.iam_bindings]
+        version = 3 if has_conditions else 1
+        policy: dict[str, Any] = {"version": version, "etag": self.iam_etag()}
+        bindings = [dict(b, members=list(b["members"])) for b in self.iam_bindings]
+        if has_conditions and requested_version < 3:
+            policy["version"] = 1
+            for binding in bindings:
+                condition = binding.pop("condition", None)
+                if condition is not None:
+                    digest = hashlib.sha1(repr(sorted(condition.items())).encode()).hexdigest()[:20]
+                    binding["role"] = f"{binding['role']}{WITHCOND}{digest}"
+        if bindings:
+            policy["bindings"] = bindings
         if self.iam_audit_configs:
             policy["auditConfigs"] = list(self.iam_audit_configs)
         return policy
+
+    def grant(self, role: str, member: str) -> None:
+        """Add `member` to the role's unconditional binding (as Google does for a
+        service agent when its service is enabled)."""
+        binding = next((b for b in self.iam_bindings if b["role"] == role and "condition" not in b), None)
+        if binding is None:
+            binding = {"role": role, "members": []}
+            self.iam_bindings.append(binding)
+            self.iam_bindings.sort(key=lambda b: (b["role"], repr(b.get("condition"))))
+        if member in binding["members"]:
+            return
+        binding["members"] = sorted([*binding["members"], member])
+        self.iam_revision += 1
 
 
 @dataclass

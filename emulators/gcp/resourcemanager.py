@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import folders, iam
-from .access import check_parent, permission_denied, require_active, resolve_project
+from .access import caller_may, check_parent, permission_denied, require_active, resolve_project
 from .errors import AlreadyExists, FailedPrecondition, bad_request
 from .models import ACTIVE, DELETE_REQUESTED, RM_TYPE, Project, timestamp
 from .naming import check_labels, check_parent_format, check_project_display_name, check_project_id
@@ -66,8 +66,10 @@ def list_projects(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]
     if not state.parent_exists(parent):
         raise permission_denied("resourcemanager.projects.list", parent)
     show_deleted = request.flag("showDeleted")
+    # Only projects the caller may get are listed (https://cloud.google.com/resource-manager/reference/rest/v3/projects/list).
     children = [p for p in state.projects.values()
-                if p.parent == parent and not p.purged and (show_deleted or p.state == ACTIVE)]
+                if p.parent == parent and not p.purged and (show_deleted or p.state == ACTIVE)
+                and caller_may(state, p, "resourcemanager.projects.get")]
     # "list() returns projects sorted based upon the (ascending) lexical ordering
     # of their display_name."
     children.sort(key=lambda p: (p.display_name, p.project_id))
@@ -94,7 +96,8 @@ def project_field_values(project: Project, field: str) -> list[str] | None:
 
 
 def search_projects(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]:
-    visible = [p for p in state.projects.values() if not p.purged]
+    visible = [p for p in state.projects.values()
+               if not p.purged and caller_may(state, p, "resourcemanager.projects.get")]
     # Returns DELETE_REQUESTED projects too: add "AND state:ACTIVE" to exclude them.
     found = search(visible, request.arg("query"), project_field_values, side_by_side="OR")
     page, token = paginate(found, request, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)

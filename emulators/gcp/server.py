@@ -1,8 +1,10 @@
 """The HTTP server: Google's REST wire format on one local port.
 
 One port serves cloudresourcemanager v3 (/v3/...), cloudbilling v1
-(/v1/projects/*/billingInfo, /v1/billingAccounts) and serviceusage v1
-(/v1/projects/*/services, /v1/operations), plus the /emulator/ control plane.
+(/v1/projects/*/billingInfo, /v1/billingAccounts), serviceusage v1
+(/v1/projects/*/services, /v1/operations) and BigQuery v2's queries and jobs
+(/bigquery/v2/projects/*/queries, .../jobs, over the billing-export tables),
+plus the /emulator/ control plane.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Iterable
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from . import billing, resourcemanager, serviceusage
+from . import bigquery, billing, resourcemanager, serviceusage
 from .control import ControlError, handle_control
 from .errors import GoogleError, Internal, InvalidArgument, NotFound, error_class_for
 from .routing import ApiRequest, Route, encode_enums, start_operation
@@ -24,7 +26,7 @@ from .state import (DEFAULT_BILLING_ACCOUNT, DEFAULT_CALLER, DEFAULT_ORGANIZATIO
 
 log = logging.getLogger("sandbox.emulators.gcp")
 
-ROUTES: list[Route] = [*resourcemanager.ROUTES, *billing.ROUTES, *serviceusage.ROUTES]
+ROUTES: list[Route] = [*resourcemanager.ROUTES, *billing.ROUTES, *serviceusage.ROUTES, *bigquery.ROUTES]
 CONTROL_PREFIX = "/emulator/"
 
 
@@ -84,7 +86,9 @@ class _Handler(BaseHTTPRequestHandler):
                     status, doc = 400, {"error": str(exc)}
             else:
                 template, status, doc = self._serve_api(state, path, query, body)
-        self._send(status, doc)
+        # Google's system parameter prettyPrint (default true); google-cloud-bigquery sends
+        # false, and a compact body is also what keeps large result pages cheap to encode.
+        self._send(status, doc, pretty=query.get("prettyPrint", ["true"])[-1].lower() != "false")
         log.info("method=%s path=%s route=%s status=%s duration_ms=%.1f",
                  self.command, path, template, status, (time.perf_counter() - started) * 1000)
 
@@ -116,8 +120,8 @@ class _Handler(BaseHTTPRequestHandler):
             doc = encode_enums(doc, route.enums)
         return template, status, doc
 
-    def _send(self, status: int, doc: Any) -> None:
-        payload = json.dumps(doc, indent=2).encode()
+    def _send(self, status: int, doc: Any, pretty: bool = True) -> None:
+        payload = (json.dumps(doc, indent=2) if pretty else json.dumps(doc, separators=(",", ":"))).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=UTF-8")
         self.send_header("Content-Length", str(len(payload)))
@@ -135,7 +139,7 @@ class _Server(ThreadingHTTPServer):
 
 
 class GcpEmulator:
-    """A local Google Cloud (resource manager, billing, service usage) on one port.
+    """A local Google Cloud (resource manager, billing, service usage, BigQuery) on one port.
 
         emu = GcpEmulator(port=0, polls_before_done=1)
         url = emu.start()          # "http://127.0.0.1:PORT", served from a thread
@@ -147,9 +151,11 @@ class GcpEmulator:
                  polls_before_done: int = DEFAULT_POLLS_BEFORE_DONE, latency_ms: int = 0,
                  organization: str = DEFAULT_ORGANIZATION,
                  billing_accounts: Iterable[str] = (DEFAULT_BILLING_ACCOUNT,),
-                 caller: str = DEFAULT_CALLER, extra_services: dict[str, str] | None = None):
+                 caller: str = DEFAULT_CALLER, extra_services: dict[str, str] | None = None,
+                 enforce_iam: bool = False):
         settings = Settings(organization=organization, billing_accounts=tuple(billing_accounts),
-                            caller=caller, polls_before_done=polls_before_done, latency_ms=latency_ms)
+                            caller=caller, polls_before_done=polls_before_done, latency_ms=latency_ms,
+                            enforce_iam=enforce_iam)
         settings.known_services.update(extra_services or {})
         self.host, self.port = host, port
         self.state = EmulatorState(settings)

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .catalog import SERVICE_DEPENDENCIES
+from .access import caller_may
+from .catalog import SERVICE_AGENTS, SERVICE_DEPENDENCIES
 from .errors import FailedPrecondition, PermissionDenied, bad_request, error_info
 from .models import ACTIVE, SU_TYPE, Project
 from .routing import (ApiRequest, Route, list_response, paginate, poll_operation, read_body,
@@ -24,9 +25,9 @@ MAX_BATCH_GET = 30
 DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE = 50, 200
 
 
-def _project(state: EmulatorState, key: str) -> Project:
+def _project(state: EmulatorState, key: str, permission: str = "serviceusage.services.get") -> Project:
     project = state.find_project(key)
-    if project is None or project.state != ACTIVE:
+    if project is None or project.state != ACTIVE or not caller_may(state, project, permission):
         raise PermissionDenied(
             f"Permission denied on resource project {key}.",
             [error_info("CONSUMER_INVALID", "googleapis.com",
@@ -69,22 +70,33 @@ def _with_dependencies(services: list[str]) -> list[str]:
     return out
 
 
+def _enable(project: Project, services: list[str]) -> None:
+    """Enable them (and what they depend on); Google then creates each one's service
+    agent and grants it its role (https://cloud.google.com/iam/docs/service-agents)."""
+    enabled = _with_dependencies(services)
+    project.enabled_services.update(enabled)
+    for service in enabled:
+        if service in SERVICE_AGENTS:
+            agent, role = SERVICE_AGENTS[service]
+            project.grant(role, "serviceAccount:" + agent.format(number=project.number))
+
+
 def enable_service(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]:
-    project = _project(state, request.params["project"])
+    project = _project(state, request.params["project"], "serviceusage.services.enable")
     service = request.params["service"]
     _check_known(state, [service])
     response = {"@type": SU_TYPE + "EnableServiceResponse"}
     if service in project.enabled_services:
         response["service"] = service_json(state, project, service)
         return 200, {"name": NOOP_OPERATION, "done": True, "response": response}
-    project.enabled_services.update(_with_dependencies([service]))
+    _enable(project, [service])
     response["service"] = service_json(state, project, service)
     return 200, start_operation(state, "v1", f"acat.p2-{project.number}",
                                 _metadata(project, [service]), response)
 
 
 def batch_enable_services(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]:
-    project = _project(state, request.params["project"])
+    project = _project(state, request.params["project"], "serviceusage.services.enable")
     body = read_body(request.body, ("serviceIds",), "")
     services = list(body.get("serviceIds") or [])
     if not services:
@@ -92,7 +104,7 @@ def batch_enable_services(state: EmulatorState, request: ApiRequest) -> tuple[in
     if len(services) > MAX_BATCH_ENABLE:
         raise bad_request("service_ids", f"At most {MAX_BATCH_ENABLE} services can be enabled per request.")
     _check_known(state, services)  # atomic: one unknown service and nothing changes
-    project.enabled_services.update(_with_dependencies(services))
+    _enable(project, services)
     response = {"@type": SU_TYPE + "BatchEnableServicesResponse",
                 "services": [service_json(state, project, s) for s in services]}
     return 200, start_operation(state, "v1", f"acat.p2-{project.number}",
@@ -100,7 +112,7 @@ def batch_enable_services(state: EmulatorState, request: ApiRequest) -> tuple[in
 
 
 def disable_service(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]:
-    project = _project(state, request.params["project"])
+    project = _project(state, request.params["project"], "serviceusage.services.disable")
     service = request.params["service"]
     body = read_body(request.body, ("disableDependentServices", "checkIfServiceHasUsage"), "")
     _check_known(state, [service])
@@ -139,7 +151,7 @@ def batch_get_services(state: EmulatorState, request: ApiRequest) -> tuple[int, 
 
 
 def list_services(state: EmulatorState, request: ApiRequest) -> tuple[int, dict]:
-    project = _project(state, request.params["project"])
+    project = _project(state, request.params["project"], "serviceusage.services.list")
     wanted = {"": None, "state:ENABLED": True, "state:DISABLED": False}
     filter_ = request.arg("filter").strip()
     if filter_ not in wanted:

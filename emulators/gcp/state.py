@@ -9,6 +9,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from .bqengine import Engine
 from .catalog import KNOWN_SERVICES
 from .models import (ACTIVE, BillingAccount, Folder, Operation, Organization,
                      Project)
@@ -31,7 +32,11 @@ class Settings:
     caller: str = DEFAULT_CALLER
     polls_before_done: int = DEFAULT_POLLS_BEFORE_DONE
     latency_ms: int = 0
+    bigquery_page_rows: int = 10_000  # rows per BigQuery result page (real BigQuery: up to 10 MB)
     known_services: dict[str, str] = field(default_factory=lambda: dict(KNOWN_SERVICES))
+    # Check the caller's project-level roles on every project call (see access.py).
+    # Off by default: most tests act as an all-powerful caller.
+    enforce_iam: bool = False
 
 
 @dataclass
@@ -69,6 +74,7 @@ class EmulatorState:
     def __init__(self, settings: Settings | None = None):
         self.lock = threading.RLock()
         self._defaults = settings or Settings()
+        self.bigquery_engine = Engine()
         self.reset()
 
     def reset(self) -> None:
@@ -84,6 +90,9 @@ class EmulatorState:
             self.operations: dict[str, Operation] = {}
             self.faults: list[Fault] = []
             self.stats: Counter[str] = Counter()
+            # BigQuery: the billing-export tables (DuckDB) and the query jobs run on them.
+            self.bigquery_engine.close()
+            self.bigquery_jobs: dict[tuple[str, str], Any] = {}
             self._next_project_number = FIRST_PROJECT_NUMBER
             self._next_folder_number = FIRST_FOLDER_NUMBER
             self._next_operation = 1
@@ -148,6 +157,8 @@ class EmulatorState:
                 "billing_accounts": [a.to_json() for a in self.billing_accounts.values()],
                 "services": {p.project_id: sorted(p.enabled_services) for p in self.projects.values()},
                 "operations": len(self.operations),
+                "billing_export": self.bigquery_engine.row_counts(),
+                "bigquery_jobs": len(self.bigquery_jobs),
                 "faults": [f.to_json() for f in self.faults],
                 "config": self.config_json(),
             }
@@ -156,8 +167,10 @@ class EmulatorState:
         return {
             "polls_before_done": self.settings.polls_before_done,
             "latency_ms": self.settings.latency_ms,
+            "bigquery_page_rows": self.settings.bigquery_page_rows,
             "organization": self.settings.organization,
             "caller": self.settings.caller,
+            "enforce_iam": self.settings.enforce_iam,
             "known_services": dict(self.settings.known_services),
         }
 

@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable, TypeVar
 
 from sandbox.providers.gcp.settings import GcpSettings
-from sandbox.errors import ConfigError, ProviderError
+from sandbox.errors import ConfigError, MissingCredentialsError, ProviderError
 
 log = logging.getLogger("sandbox.gcp")
 T = TypeVar("T")
@@ -72,7 +72,7 @@ class GoogleCalls:
                     try:
                         self._credentials, _ = google.auth.default(scopes=SCOPES)
                     except DefaultCredentialsError:
-                        raise ProviderError(
+                        raise MissingCredentialsError(
                             "GCP credentials not found; set GOOGLE_APPLICATION_CREDENTIALS to a service "
                             "account key file or run: gcloud auth application-default login "
                             "(or set [gcp] endpoint to use the emulator)", code="NoCredentials") from None

@@ -39,9 +39,12 @@ CLOUD = Cloud(
     provider_class="sandbox.providers.gcp.provider:GcpProvider",
     placement_key="gcp_folder",
     read_spec=read_spec,
+    spend_source="gcp-billing-export",  # the Cloud Billing export in BigQuery
     cloud_id_steps=("project_id",),
     close_steps=("delete_requested",),
-    gone_codes=frozenset({"NOT_FOUND", "PERMISSION_DENIED"}),
+    # Not PERMISSION_DENIED: Google answers 403 alike for a project that does not exist and
+    # for one whose owner removed our access; read_tags of a DELETE_REQUESTED project is NOT_FOUND.
+    gone_codes=frozenset({"NOT_FOUND"}),
     emulator="sandbox.emulators.gcp:serve_forever",
     emulator_port=8085,
 )

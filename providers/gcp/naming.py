@@ -146,6 +146,26 @@ def sanitize_labels(tags: dict[str, str]) -> dict[str, str]:
     return labels
 
 
+def fit_labels(current: dict[str, str], ours: dict[str, str],
+               keep: tuple[str, ...] = ()) -> tuple[dict[str, str], dict[str, str]]:
+    """`current` with `ours` set on top, within GCP's 64 labels: when the labels someone
+    else added leave ours no room, theirs go (the last in key order first, so the same
+    labels give the same result), except the keys in `keep`. Returns (labels, dropped:
+    key → the value it had). `ours` must already fit (sanitize_labels checked it)."""
+    labels = {**current, **ours}
+    excess = len(labels) - LABEL_MAX_COUNT
+    if excess <= 0:
+        return labels, {}
+    theirs = sorted(key for key in current if key not in ours and key not in keep)
+    if excess > len(theirs):
+        raise ProviderError(
+            f"{len(ours)} cost labels and {len(current) - len(theirs)} kept ones exceed GCP's "
+            f"{LABEL_MAX_COUNT} labels per project; remove some tags from the template",
+            code="INVALID_LABELS")
+    dropped = {key: current[key] for key in theirs[-excess:]}
+    return {key: value for key, value in labels.items() if key not in dropped}, dropped
+
+
 def valid_label(key: str, value: str) -> bool:
     return bool(_LABEL_KEY.match(key)) and bool(_LABEL_VALUE.match(value))
 

@@ -24,11 +24,12 @@ def placement(bootstrapped, plan):
 
 def test_freeze_moves_the_project_to_the_frozen_folder_and_unfreeze_back(
         bootstrapped, placement, plan, control):
-    bootstrapped.freeze(placement, plan)
+    steps = MemorySteps()
+    bootstrapped.freeze(placement, plan, steps)
     frozen_parent = control.project(PROJECT)["parent"]
-    bootstrapped.freeze(placement, plan)  # twice: no second move, no error
+    bootstrapped.freeze(placement, plan, steps)  # twice: no second move, no error
 
-    bootstrapped.unfreeze(placement, plan)
+    bootstrapped.unfreeze(placement, plan, steps)
 
     assert frozen_parent == control.folder_named("sandbox/frozen")
     assert control.project(PROJECT)["parent"] == control.folder_named("sandbox/active/default")
@@ -38,9 +39,10 @@ def test_freeze_without_a_frozen_folder_leaves_the_project_where_it_is(
         bootstrapped, placement, plan, control):
     bootstrapped.settings.frozen_folder = ""
 
-    bootstrapped.freeze(placement, plan)
+    result = bootstrapped.freeze(placement, plan, MemorySteps())
 
     assert control.project(PROJECT)["parent"] == control.folder_named("sandbox/active/default")
+    assert result["location"] == "sandbox/active/default"
 
 
 def test_tag_repairs_drift_and_keeps_foreign_labels(bootstrapped, placement, plan, control):
@@ -53,8 +55,9 @@ def test_tag_repairs_drift_and_keeps_foreign_labels(bootstrapped, placement, pla
         project=resourcemanager_v3.Project(name=f"projects/{PROJECT}", labels=drifted),
         update_mask=field_mask_pb2.FieldMask(paths=["labels"])).result()
 
-    bootstrapped.tag(placement, plan.tags)
+    dropped = bootstrapped.tag(placement, plan.tags)
 
+    assert dropped == {}
     labels = control.project(PROJECT)["labels"]
     desired = bootstrapped.desired_tags(plan.tags)
     assert {k: labels[k] for k in desired} == desired
@@ -97,19 +100,37 @@ def test_destroy_is_idempotent(bootstrapped, placement, plan, control):
 
 
 def test_destroy_of_a_purged_project_is_fine(bootstrapped, placement, plan, control):
-    bootstrapped.destroy(placement, plan, MemorySteps())
+    steps = MemorySteps()
+    first = bootstrapped.destroy(placement, plan, steps)
     control.purge_deleted()
 
-    result = bootstrapped.destroy(placement, plan, MemorySteps())
+    result = bootstrapped.destroy(placement, plan, steps)
 
-    assert result == {"project_state": "NOT_FOUND", "purge_after": None}
+    assert result == first
+
+
+def test_a_purged_project_is_not_taken_for_gone_without_our_own_record(
+        bootstrapped, placement, plan, control):
+    # Google answers 403 for a purged project as for one we lost access to: only the
+    # destroy's own saved step tells the two apart.
+    bootstrapped.destroy(placement, plan, MemorySteps())
+    control.purge_deleted()
+    made = MemorySteps()
+    made.put("project_created", True)  # the provision's record, without the destroy's
+
+    with pytest.raises(ProviderError, match="refuses .* PERMISSION_DENIED") as caught:
+        bootstrapped.destroy(placement, plan, made)
+
+    assert caught.value.code == "PERMISSION_DENIED"
+    # Without even the provision's record the create may never have happened: nothing to end.
+    assert bootstrapped.destroy(placement, plan, MemorySteps())["project_state"] == "NOT_FOUND"
 
 
 def test_destroy_resumes_after_a_failed_delete(bootstrapped, placement, plan, control):
     control.fault(method="DELETE", path_regex=f"/v3/projects/{PROJECT}$", status=403, count=1,
                   status_name="PERMISSION_DENIED", message="Permission denied on delete.")
     steps = MemorySteps()
-    with pytest.raises(ProviderError, match="projects.delete .* 403 PERMISSION_DENIED") as caught:
+    with pytest.raises(ProviderError, match=r"projects\.delete: PERMISSION_DENIED") as caught:
         bootstrapped.destroy(placement, plan, steps)
     assert control.project(PROJECT)["state"] == "ACTIVE"
     assert steps.get("billing_unlinked") is True and steps.get("delete_requested") is None
