@@ -66,6 +66,7 @@ class Sandbox(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
     frozen_at: datetime | None = _ts()
     delete_after: datetime | None = _ts()  # end of the grace period once frozen
+    frozen_reason: str | None = Field(default=None, max_length=16)  # expiry, budget, admin
     deleted_at: datetime | None = _ts()
     extension_count: int = 0
     approval_required: bool = False
@@ -144,7 +145,8 @@ class Milestone(SQLModel, table=True):
 
 
 class CostSample(SQLModel, table=True):
-    """Month-to-date spend of one sandbox as read on one day."""
+    """The spend of one sandbox on one day, as last read; only days with spend have one
+    (sandbox.sweeps.budgets: no sample means nothing was spent that day)."""
 
     __tablename__ = "cost_sample"
     __table_args__ = (UniqueConstraint("sandbox_id", "day"),)

@@ -1,5 +1,9 @@
 """compliance: is the program under control? One list of findings, by category:
 
+  tampering      enforcement's own access undone in a sandbox (the AWS access role deleted or
+                 re-trusted), found by a freeze or destroy
+  guardrail      a cloud-wide control missing or edited (an AWS service control policy)
+  unreachable    a live sandbox its cloud refuses to show us (GCP PERMISSION_DENIED): not gone
   drift          tags/labels found changed (status "repaired" once the tags sweep set them
                  again, "open" if it could not)
   orphan         an account / project in a managed OU / folder that no sandbox owns
@@ -24,7 +28,8 @@ from sandbox.models import Event, Finding, Sandbox
 from sandbox.reports.base import Report, Section, count, iso
 from sandbox.reports.query import ReportParams, owned_scope, sandbox_scope
 
-CATEGORIES = ("drift", "orphan", "unknown_spend", "past_expiry", "past_grace", "failed")
+CATEGORIES = ("tampering", "guardrail", "unreachable", "drift", "orphan", "unknown_spend", "past_expiry",
+              "past_grace", "failed")
 COLUMNS = ("category", "status", "sandbox_id", "owner", "department", "provider", "cloud_id", "first_seen",
            "last_seen", "resolved_at", "detail")
 
@@ -130,7 +135,8 @@ def _totals(session: Session, p: ReportParams) -> dict:
         .where(col(Event.action).in_(("tags_repaired", "provision_failed")), col(Event.at) >= p.start,
                col(Event.at) < p.end, *owned_scope(p, col(Event.sandbox_id)))
         .group_by(col(Event.action))).all())
-    totals = {f"open_{kind}": count(open_findings.get(kind)) for kind in ("drift", "orphan", "unknown_spend")}
+    totals = {f"open_{kind}": count(open_findings.get(kind))
+              for kind in ("tampering", "guardrail", "unreachable", "drift", "orphan", "unknown_spend")}
     totals.update({"past_expiry": count(overdue.get("past_expiry")), "past_grace": count(overdue.get("past_grace")),
                    "failed": count(failed), "tags_repaired_events": count(events.get("tags_repaired")),
                    "provision_failed_events": count(events.get("provision_failed"))})

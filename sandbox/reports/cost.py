@@ -1,7 +1,9 @@
-"""cost: spend from the cost samples (one row per sandbox per day, written by the budgets sweep).
+"""cost: spend from the cost samples (one row per sandbox per day with spend, written by the
+budgets sweep: a day without a sample spent nothing).
 
-Sections: spend by group and by day in the period, the top spenders, and every sandbox
-with spend in the period with its budget use (lifetime spend / budget, in percent).
+Sections: spend by group and by day in the period (every day, 0 where no sample), the
+top spenders, and every sandbox with spend in the period with its budget use (lifetime
+spend / budget, in percent).
 "Deleted" spend is the period's spend of sandboxes deleted by now. Lifetime spend is
 spend_usd, which the budgets sweep keeps equal to the sum of the sandbox's samples (the
 figure its thresholds act on). A sandbox whose spend is unknown has no samples and a

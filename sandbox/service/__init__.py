@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 _HOMES = {
     "admin": ("bootstrap", "retry_sandbox", "rotate_key"),
     "app": ("App", "build_app"),
+    "budgets": ("set_budget",),
     "catalog": ("list_template_rows", "show_template"),
     "changes": ("destroy_sandbox", "extend_sandbox", "finish_destroy", "freeze_sandbox"),
     "provisioning": ("provision_sandbox",),
@@ -41,6 +42,7 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from sandbox.service.admin import bootstrap, retry_sandbox, rotate_key
     from sandbox.service.app import App, build_app
+    from sandbox.service.budgets import set_budget
     from sandbox.service.changes import destroy_sandbox, extend_sandbox, finish_destroy, freeze_sandbox
     from sandbox.service.provisioning import provision_sandbox
     from sandbox.service.catalog import list_template_rows, show_template

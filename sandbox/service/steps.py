@@ -13,7 +13,7 @@ from sqlalchemy import CursorResult, or_, update
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session, col, select
 
-from sandbox.errors import ConcurrentUpdateError
+from sandbox.errors import ConcurrentUpdateError, ProvisionCancelledError
 from sandbox.models import Credential, Sandbox
 from sandbox.service.app import App
 
@@ -97,11 +97,16 @@ class DbStepStore:
     """
 
     def __init__(self, app: App, sandbox_id: str, on_progress: Callable[[str], None] | None = None,
-                 *, lease: Lease | None = None, session: Session | None = None):
+                 *, lease: Lease | None = None, session: Session | None = None, while_state: str | None = None):
+        """`while_state`: the work goes on only while the sandbox is in this state. A
+        provision passes "provisioning": a cancel (which needs no lease) moves the row on, and
+        the worker stops at its next step or progress message, the steps so far saved, so the
+        teardown knows what was made."""
         self.app = app
         self.sandbox_id = sandbox_id
         self.on_progress = on_progress
         self.lease = lease
+        self.while_state = while_state
         if session is None:
             with app.session() as session:
                 self._load(session)
@@ -123,6 +128,7 @@ class DbStepStore:
         with self.app.session() as session:
             self._renew_lease(session, f"step {key}", progress=progress)
         self._progress = progress
+        self._check_state()
         log.info("step_done sandbox=%s step=%s", self.sandbox_id, key)
 
     def get_secret(self, member_email: str, name: str) -> str | None:
@@ -146,10 +152,25 @@ class DbStepStore:
         self._ciphertexts[(member_email, name)] = ciphertext
         log.info("secret_stored sandbox=%s member=%s name=%s", self.sandbox_id, member_email, name)
 
+    def check_secrets(self) -> None:
+        """Decrypt every stored secret once: a wrong or missing key fails here, before a
+        change that would need them (an unfreeze grants the stored passwords again)."""
+        for ciphertext in self._ciphertexts.values():
+            self.app.vault.decrypt(ciphertext)
+
     def progress(self, message: str) -> None:
+        self._check_state()  # providers say what they do next before doing it
         log.info("progress sandbox=%s message=%r", self.sandbox_id, message)
         if self.on_progress:
             self.on_progress(message)
+
+    def _check_state(self) -> None:
+        if self.while_state is None:
+            return
+        with self.app.session() as session:
+            state = session.execute(select(col(Sandbox.state)).where(col(Sandbox.id) == self.sandbox_id)).scalar_one()
+        if state != self.while_state:
+            raise ProvisionCancelledError(f"sandbox {self.sandbox_id} became {state} while it was being worked on")
 
     def _renew_lease(self, session: Session, what: str, **values: Any) -> None:
         """Renew the lease (writing `values` with it) in the put's transaction, or refuse the put."""

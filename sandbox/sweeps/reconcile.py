@@ -5,6 +5,9 @@ resource is listed as closed, or is not listed at all, are the due ones (found b
 cloud_id in SQL, not by walking every sandbox). A resource merely missing from the
 listing is probed once with read_tags: one that still answers was only moved out of the
 managed OUs / folders, and is left alone (logged); one the cloud no longer knows is gone.
+One the cloud refuses to show (an error not in the cloud's gone_codes, such as GCP's
+PERMISSION_DENIED after an owner removed our access) is never taken for gone: it becomes
+an "unreachable" finding and the sweep counts it failed, to retry.
 
 A gone sandbox gets, once (Milestone "closed_out_of_band"), an event with what the cloud
 said, its credentials dropped, and the move to `deleting`; then the ordinary teardown
@@ -32,7 +35,8 @@ from sandbox.service.app import App
 from sandbox.service.changes import finish_destroy
 from sandbox.service.steps import Lease
 from sandbox.sweeps.base import SweepResult, sweep
-from sandbox.sweeps.common import ACTOR, Stop, each_due, fail_provider, placement_of, providers_with
+from sandbox.sweeps.common import (ACTOR, Stop, each_due, fail_provider, placement_of, providers_with,
+                                   resolve_findings, upsert_finding)
 
 log = logging.getLogger("sandbox.sweeps.reconcile")
 
@@ -72,10 +76,17 @@ def _reconcile_one(app: App, result: SweepResult, provider_name: str, lease: Lea
             app.provider(provider_name).read_tags(placement)
             result.cloud_requests += 1
         except ProviderError as exc:
-            if exc.retryable or exc.code not in cloud_named(provider_name).gone_codes:
+            if exc.retryable:
+                raise
+            if exc.code not in cloud_named(provider_name).gone_codes:
+                # Refused, not gone (a GCP owner removed our access): an admin must look.
+                upsert_finding(app, kind="unreachable", provider=provider_name, cloud_id=placement.cloud_id,
+                               sandbox_id=sandbox_id, now=now, detail={"error": str(exc)})
                 raise
             cloud = {"cloud_state": "not_found", "error": str(exc)}
         else:
+            resolve_findings(app, kind="unreachable", provider=provider_name, now=now,
+                             cloud_ids=[placement.cloud_id])
             log.warning("outside_managed_locations sandbox=%s cloud_id=%s", sandbox_id, placement.cloud_id)
             return
     if not (sandbox.state == DELETING and _close_was_ours(sandbox)):

@@ -7,8 +7,11 @@ with its tags), then
     "tags_repaired" event {before, after} and a "drift" finding resolved on the spot;
   - orphans: listed resources no sandbox row owns become "orphan" findings (never
     deleted: an admin decides); orphans no longer listed, or since adopted, are resolved.
+  - guardrails: provider.check_guardrails() (AWS: the service control policies), each
+    problem a "guardrail" finding, resolved once it is fixed (sandbox admin bootstrap).
 Tags come from the listing (it already read them); a live sandbox outside the managed
-locations falls back to read_tags.
+locations falls back to read_tags. When the cloud's label limit leaves our keys no room,
+the provider drops the user's extra labels; the event lists them under "dropped".
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ def check_tags(app: App, result: SweepResult, now: datetime, stop: Stop | None) 
             fail_provider(result, provider_name, "list_managed", exc)
             continue
         result.cloud_requests += 1
+        _check_guardrails(app, result, provider_name, now)
         listed = {resource.cloud_id: resource for resource in managed}
         each_due(app, result, [col(Sandbox.provider) == provider_name, col(Sandbox.state).in_(LIVE),
                                col(Sandbox.cloud_id).is_not(None)],
@@ -77,18 +81,35 @@ def _check_one(app: App, result: SweepResult, provider_name: str, sandbox_id: st
     after = {key: desired[key] for key in drifted}
     detail = {"sandbox_id": sandbox_id, "keys": drifted, "before": before, "after": after}
     try:
-        provider.tag(placement, sandbox.desired_tags)
+        dropped = provider.tag(placement, sandbox.desired_tags)
         result.cloud_requests += 1
     except Exception:
         upsert_finding(app, kind="drift", provider=provider_name, cloud_id=placement.cloud_id,
                        sandbox_id=sandbox_id, now=now, detail=detail)
         raise
+    if dropped:  # the cloud's limit left ours no room: the user's own labels gave way
+        detail["dropped"] = dropped
     with app.session() as session:
         record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action="tags_repaired", at=now,
-                     detail={"before": before, "after": after})
+                     detail={"before": before, "after": after, **({"dropped": dropped} if dropped else {})})
     upsert_finding(app, kind="drift", provider=provider_name, cloud_id=placement.cloud_id,
                    sandbox_id=sandbox_id, now=now, detail=detail, resolved=True)
     log.info("tags_repaired sandbox=%s cloud_id=%s keys=%s", sandbox_id, placement.cloud_id, ",".join(drifted))
+
+
+def _check_guardrails(app: App, result: SweepResult, provider_name: str, now: datetime) -> None:
+    """A "guardrail" finding for each control the cloud lacks (an SCP missing or edited)."""
+    try:
+        problems = app.provider(provider_name).check_guardrails()
+    except Exception as exc:  # noqa: BLE001 - tags and orphans are still checked
+        fail_provider(result, provider_name, "check_guardrails", exc)
+        return
+    for where, problem in problems.items():
+        upsert_finding(app, kind="guardrail", provider=provider_name, cloud_id=where, now=now,
+                       detail={"problem": problem})
+    resolve_findings(app, kind="guardrail", provider=provider_name, now=now, still_open=list(problems))
+    if problems:
+        log.warning("guardrails_missing provider=%s problems=%s", provider_name, problems)
 
 
 def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource], now: datetime) -> None:

@@ -97,7 +97,7 @@ def test_concurrent_extend_freeze_destroy_of_one_sandbox_end_in_one_consistent_s
             if operation == "extend":
                 extend_sandbox(app, ALICE, sandbox_id, "1d")
             elif operation == "freeze":
-                freeze_sandbox(app, sandbox_id, actor="daemon", reason="budget 100%")
+                freeze_sandbox(app, sandbox_id, actor="daemon", reason="budget 100%", cause="budget")
             else:
                 assert destroy_sandbox(app, ALICE, sandbox_id)["state"] in ("deleting", "deleted")
             outcomes[n] = "ok"

@@ -76,15 +76,20 @@ class FakeCloud:
     def revoke(self, placement, plan, member) -> None:
         pass
 
-    def freeze(self, placement, plan) -> None:
+    def freeze(self, placement, plan, steps) -> dict[str, Any]:
         if plan.sandbox_id in self.fail_freeze:
             raise ProviderError("MoveAccount throttled", retryable=True, code="TooManyRequestsException")
+        return {}
 
-    def unfreeze(self, placement, plan) -> None:
-        pass
+    def unfreeze(self, placement, plan, steps) -> dict[str, Any]:
+        return {}
 
-    def tag(self, placement, tags) -> None:
+    def tag(self, placement, tags) -> dict[str, str]:
         self.resources[placement.cloud_id]["tags"] = dict(tags)
+        return {}
+
+    def check_guardrails(self) -> dict[str, str]:
+        return {}
 
     def read_tags(self, placement) -> dict[str, str]:
         if placement.cloud_id not in self.resources:

@@ -10,6 +10,7 @@ import re
 
 import pytest
 
+from sandbox.errors import NotFoundError
 from sandbox.reports import KINDS, run_report
 from tests.conftest import ADMIN
 from tests.reports.conftest import ORPHAN_ID
@@ -144,7 +145,7 @@ def test_compliance_lists_every_kind_of_problem(scenario):
     assert orphan["detail"]["name"] == "made-by-hand" and orphan["first_seen"] == "2026-01-01T09:00:00Z"
     assert overdue["detail"]["overdue_hours"] == 51.0 and overdue["owner"] == "alice@example.com"
     assert failed["last_seen"] == "2026-01-01T09:00:00Z" and "no capacity" in failed["detail"]["last_error"]
-    assert data["totals"] == {"open_drift": 0, "open_orphan": 1, "open_unknown_spend": 1, "past_expiry": 1,
+    assert data["totals"] == {"open_tampering": 0, "open_guardrail": 0, "open_unreachable": 0, "open_drift": 0, "open_orphan": 1, "open_unknown_spend": 1, "past_expiry": 1,
                               "past_grace": 0, "failed": 1, "tags_repaired_events": 1, "provision_failed_events": 1}
     # A period before the repair: the drift (resolved on 01-03) is not in it; open findings always are.
     early = report(scenario, "compliance", since="2026-01-04", until="2026-01-05")
@@ -179,7 +180,8 @@ def test_audit_filters(scenario):
     daemon_freezes = report(scenario, "audit", actor="daemon", action="freeze")["events"]
     assert [e["sandbox_id"] for e in daemon_freezes] == [ids["B2"]]
     assert report(scenario, "audit", since="2026-01-02", until="2026-01-02")["totals"]["events"] == 4
-    assert report(scenario, "audit", sandbox="ffffffff")["events"] == []
+    with pytest.raises(NotFoundError, match="no sandbox with id 'ffffffff'"):  # as `sandbox events ffffffff`
+        report(scenario, "audit", sandbox="ffffffff")
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -13,7 +13,7 @@ import pytest
 from sqlmodel import Session, select
 
 from sandbox.config import Identity
-from sandbox.errors import PermissionDeniedError
+from sandbox.errors import NotFoundError, PermissionDeniedError
 from sandbox.models import Event, Sandbox
 from sandbox.reports import KINDS, build_report, render_report, run_report
 from tests.conftest import ADMIN, ALICE
@@ -127,12 +127,12 @@ def test_compliance(scenario):
 
     eng = report(scenario, ENG_MANAGER, "compliance")
     assert found(eng) == [("drift", "A1"), ("unknown_spend", "A3"), ("past_expiry", "A3")]
-    assert eng["totals"] == {"open_drift": 0, "open_orphan": 0, "open_unknown_spend": 1, "past_expiry": 1,
+    assert eng["totals"] == {"open_tampering": 0, "open_guardrail": 0, "open_unreachable": 0, "open_drift": 0, "open_orphan": 0, "open_unknown_spend": 1, "past_expiry": 1,
                              "past_grace": 0, "failed": 0, "tags_repaired_events": 1, "provision_failed_events": 0}
 
     research = report(scenario, RESEARCH_MANAGER, "compliance")
     assert found(research) == [("failed", "C2")]  # the orphan in research's OU is no sandbox's: admins only
-    assert research["totals"] == {"open_drift": 0, "open_orphan": 0, "open_unknown_spend": 0, "past_expiry": 0,
+    assert research["totals"] == {"open_tampering": 0, "open_guardrail": 0, "open_unreachable": 0, "open_drift": 0, "open_orphan": 0, "open_unknown_spend": 0, "past_expiry": 0,
                                   "past_grace": 0, "failed": 1, "tags_repaired_events": 0,
                                   "provision_failed_events": 1}
 
@@ -149,8 +149,9 @@ def test_audit(scenario):
         assert data["totals"] == {"events": events} and len(data["events"]) == events
         assert sum(r["events"] for r in data["by_action"]) == events
         assert "denied_access" not in {r["action"] for r in data["by_action"]}
-    # A filter cannot reach past the scope.
-    assert report(scenario, RESEARCH_MANAGER, "audit", sandbox=scenario.ids["A1"])["events"] == []
+    # A filter cannot reach past the scope: another department's sandbox is an unknown id.
+    with pytest.raises(NotFoundError, match="no sandbox with id"):
+        report(scenario, RESEARCH_MANAGER, "audit", sandbox=scenario.ids["A1"])
     assert [e["action"] for e in report(scenario, RESEARCH_MANAGER, "audit", action="provision_failed")["events"]] == [
         "provision_failed"]
     assert report(scenario, ENG_MANAGER, "audit", action="provision_failed")["events"] == []
