@@ -13,6 +13,7 @@ AWS_PORT=${DEMO_AWS_PORT:-4566}
 GCP_PORT=${DEMO_GCP_PORT:-8085}
 OIDC_PORT=${DEMO_OIDC_PORT:-9400}
 SERVER_PORT=${DEMO_SERVER_PORT:-8080}
+GCP_BILLING_EXPORT=demo-billing.billing.gcp_billing_export_v1_000000_000000_000001
 
 stop() {
   for name in aws gcp oidc server; do
@@ -28,7 +29,11 @@ if [ "${1:-}" = "stop" ]; then stop; echo "emulators, sign-in provider and serve
 . .venv/bin/activate
 mkdir -p "$DEMO"
 stop
-rm -f "$DEMO/sandbox.db"*   # the emulators start empty, so the database does too
+if [ -f "$DEMO/sandbox.db" ]; then
+  # The emulators start empty, so the database does too: say so rather than wipe it silently.
+  echo "demo.sh: replacing the previous demo database $DEMO/sandbox.db and its sandboxes (the emulators start empty)" >&2
+fi
+rm -f "$DEMO/sandbox.db"*
 
 [ -f "$DEMO/secret.key" ] || sandbox admin generate-key > "$DEMO/secret.key"
 chmod 600 "$DEMO/secret.key"
@@ -60,6 +65,9 @@ poll_seconds = 0.2
 endpoint = "http://127.0.0.1:$GCP_PORT"
 organization = "organizations/123456789012"
 billing_account = "billingAccounts/000000-000000-000001"
+# GCP spend: the emulator's Cloud Billing export in BigQuery (created empty below; add rows
+# with POST /emulator/billing-export, see emulators/gcp/control.py)
+billing_export_table = "$GCP_BILLING_EXPORT"
 poll_seconds = 0.2
 [departments.engineering]
 aws_ou = "engineering"
@@ -80,6 +88,8 @@ for port in "$AWS_PORT" "$GCP_PORT" "$OIDC_PORT"; do
     sleep 0.2
   done
 done
+# The emulator starts without tables: create the (empty) billing export that budgets read.
+python -c "import json,urllib.request; urllib.request.urlopen(urllib.request.Request('http://127.0.0.1:$GCP_PORT/emulator/billing-export', json.dumps({'table': '$GCP_BILLING_EXPORT', 'rows': []}).encode(), {'Content-Type': 'application/json'}), timeout=5)"
 
 # The operator, on the server's host (local mode): schema, OUs and folders, the server.
 sandbox db upgrade

@@ -8,14 +8,13 @@ inside the local commands, so `sandbox --help` and remote commands stay fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
-from typing import Any
 
 import click
 
 from sandbox.jobs import JOB_NAMES
+from sandbox.output import emit, one_line
 
 OUTPUT = click.option("--output", "-o", type=click.Choice(["table", "json"]), default="table",
                       show_default=True, help="Table for people, JSON for scripts.")
@@ -90,15 +89,6 @@ class Context:
 pass_ctx = click.make_pass_decorator(Context)
 
 
-def one_line(text: Any) -> str:
-    """A message quoting user input (a path, a value) stays one line, and the input's
-    control characters (terminal escapes, bidi overrides) are shown escaped, not obeyed."""
-    import unicodedata
-
-    flat = " ".join(str(text).splitlines()).strip()
-    return "".join(repr(ch)[1:-1] if unicodedata.category(ch) in ("Cc", "Cf", "Cs") else ch for ch in flat)
-
-
 class OneLineUsageError(click.UsageError):
     """click's usage errors (unknown option, missing argument) as one line, like ours."""
 
@@ -155,7 +145,20 @@ class SandboxGroup(click.Group):
             sys.exit(70)
 
 
-@click.group(cls=SandboxGroup, context_settings={"help_option_names": ["-h", "--help"]})
+# The rule of sandbox.errors, for people; README.md says the same.
+EXIT_CODES = """\b
+Exit codes, the same in local and remote mode:
+  0   done
+  1   refused or failed: a quota, the sandbox's state, a cloud error (may work later)
+  2   bad input or configuration: an unknown template, id or option value, an
+      ambiguous id prefix; a database that does not exist, is not upgraded, was
+      migrated by a newer version or is unreachable; a server that does not
+      answer; no secrets key
+  3   not allowed, or not signed in
+  70  internal error (SANDBOX_DEBUG=1 shows its traceback)"""
+
+
+@click.group(cls=SandboxGroup, context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES)
 @click.option("--config", "config_path", metavar="PATH",
               help="Config file (default: $SANDBOX_CONFIG, else ./sandbox.toml, else built-in defaults).")
 @click.version_option("0.1.0", prog_name="sandbox")
@@ -173,59 +176,8 @@ def main(ctx, config_path):
 # ---- output helpers -----------------------------------------------------------------
 
 SANDBOX_COLUMNS = ("id", "name", "provider", "template", "owner", "state", "cloud_id", "expires_at")
-
-
-def emit(data: Any, output: str, columns: tuple[str, ...] | None = None) -> None:
-    if output == "json":
-        click.echo(json.dumps(data, indent=2, default=str))
-        return
-    if isinstance(data, list) and not data:
-        click.echo("(none)")
-        return
-    if not sys.stdout.isatty():
-        emit_tab_separated(data, columns)
-        return
-    from rich.console import Console
-    from rich.table import Table
-
-    # Values are data, not markup: a deny reason like "[/x]" crashed rich's markup parser
-    # and "[red]" restyled the table; control characters are escaped by _cell.
-    console = Console(markup=False, emoji=False)
-    if isinstance(data, list):
-        table = Table()
-        cols = columns or tuple(data[0])
-        for col in cols:
-            table.add_column(col, overflow="fold")
-        for row in data:
-            table.add_row(*(_cell(row.get(c)) for c in cols))
-        console.print(table)
-    else:
-        table = Table(show_header=False)
-        table.add_column("field", style="bold")
-        table.add_column("value")
-        for key, value in data.items():
-            table.add_row(key, _cell(value))
-        console.print(table)
-
-
-def emit_tab_separated(data: Any, columns: tuple[str, ...] | None) -> None:
-    """Piped, a table is tab-separated lines under a header line, as `gh` pipes it: whole
-    values for grep, fields for cut -f and awk -F'\t', and no start-up cost for rich.
-    _cell escapes a tab inside a value, so every line keeps its columns."""
-    if isinstance(data, list):
-        cols = columns or tuple(data[0])
-        lines = [cols] + [[_cell(row.get(c)) for c in cols] for row in data]
-    else:
-        lines = [[key, _cell(value)] for key, value in data.items()]
-    click.echo("\n".join("\t".join(line) for line in lines))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value, default=str) if value else "-"
-    return one_line(value)
+WIDE = click.option("--wide", is_flag=True, help="In a terminal, show every value in full (rows may be wider "
+                                                 "than the terminal).")
 
 
 def progress_printer(output: str, header: str | None = None):
@@ -244,7 +196,8 @@ def progress_printer(output: str, header: str | None = None):
 
 @main.command()
 @click.argument("template")
-@click.option("--ttl", help="Lifetime, e.g. 12h, 7d (default: the template's).")
+@click.option("--ttl", help="Lifetime: 90m (m is minutes), 12h, 7d, 2w; no months, say 30d (default: the "
+                             "template's; at least its min_ttl, 1h unless it says).")
 @click.option("--member", "members", multiple=True, metavar="EMAIL", help="Add a member (group templates).")
 @click.option("--name", help="Name it NAME-<id> instead of <your handle>-<id>, e.g. load-test.")
 @click.option("--wait", is_flag=True, help="Provision now and wait until it is active.")
@@ -252,7 +205,7 @@ def progress_printer(output: str, header: str | None = None):
 @pass_ctx
 def request(ctx, template, ttl, members, name, wait, output):
     """Ask for a sandbox from TEMPLATE (see: sandbox templates list)."""
-    header = f"provisioning a {template} sandbox..." if wait else None
+    header = f"provisioning {'an' if template[:1].lower() in 'aeiou' else 'a'} {template} sandbox..." if wait else None
     view = ctx.backend.request(template, ttl=ttl, members=list(members), name=name, wait=wait,
                                progress=progress_printer(output, header))
     emit(view, output)
@@ -265,11 +218,13 @@ def request(ctx, template, ttl, members, name, wait, output):
 @main.command(name="list")
 @click.option("--all", "everything", is_flag=True, help="Include ended sandboxes (admins: every user's).")
 @click.option("--state", help="Only sandboxes in this state.")
+@WIDE
 @OUTPUT
 @pass_ctx
-def list_(ctx, everything, state, output):
+def list_(ctx, everything, state, wide, output):
     """Your sandboxes."""
-    emit(ctx.backend.list(everything=everything, state=state), output, SANDBOX_COLUMNS)
+    emit(ctx.backend.list(everything=everything, state=state), output, SANDBOX_COLUMNS, wide=wide,
+         empty="no sandboxes" if everything or state else "no live sandboxes (--all shows ended ones too)")
 
 
 @main.command()
@@ -283,12 +238,13 @@ def show(ctx, sandbox_id, output):
 
 @main.command()
 @click.argument("sandbox_id")
+@WIDE
 @OUTPUT
 @pass_ctx
-def events(ctx, sandbox_id, output):
+def events(ctx, sandbox_id, wide, output):
     """The audit trail of one sandbox."""
     emit(ctx.backend.events(sandbox_id), output,
-         ("at", "actor", "action", "from_state", "to_state", "detail"))
+         ("at", "actor", "action", "from_state", "to_state", "detail"), wide=wide)
 
 
 @main.command()
@@ -317,7 +273,10 @@ def extend(ctx, sandbox_id, by, output):
 @OUTPUT
 @pass_ctx
 def destroy(ctx, sandbox_id, yes, output):
-    """Delete a sandbox: access removed, account closed / project deleted."""
+    """Delete a sandbox: access removed, account closed / project deleted.
+
+    A request (waiting for approval or not) or a sandbox still provisioning is cancelled:
+    what exists in the cloud is torn down and the quota freed."""
     from sandbox.errors import UsageError
 
     if not yes:
@@ -326,7 +285,7 @@ def destroy(ctx, sandbox_id, yes, output):
         click.confirm(f"Destroy sandbox {sandbox_id} and everything in it?", abort=True)
     view = ctx.backend.destroy(sandbox_id)
     emit(view, output)
-    if output == "table" and view["state"] == "deleting":
+    if output == "table" and view["state"] == "deleting" and not view.get("note"):
         click.echo("queued for closure: the daemon retries it", err=True)
 
 
@@ -370,6 +329,18 @@ def admin_deny(ctx, sandbox_id, reason, output):
     emit(ctx.backend.deny(sandbox_id, reason), output)
 
 
+@admin.command(name="budget")
+@click.argument("sandbox_id")
+@click.option("--to", "to", required=True, metavar="USD", help="The new budget in USD, e.g. 300.")
+@OUTPUT
+@pass_ctx
+def admin_budget(ctx, sandbox_id, to, output):
+    """Set a sandbox's budget (audited); a sandbox frozen for budget and now under it is unfrozen.
+
+    Thresholds above the spend at the new budget notify (and freeze) again."""
+    emit(ctx.backend.set_budget(sandbox_id, to), output)
+
+
 @admin.command(name="retry")
 @click.argument("sandbox_id")
 @click.option("--wait", is_flag=True, help="Provision now instead of leaving it to the daemon.")
@@ -409,11 +380,14 @@ def templates():
 
 
 @templates.command(name="list")
+@WIDE
 @OUTPUT
 @pass_ctx
-def templates_list(ctx, output):
-    """Every template with its provider and limits."""
-    emit(ctx.backend.templates(), output, ("name", "provider", "kind", "description"))
+def templates_list(ctx, wide, output):
+    """Every template with its provider and limits: TTL (default and max), budget in USD,
+    whether it needs approval. --output json adds min_ttl, max_extensions and max_live (0: no limit)."""
+    emit(ctx.backend.templates(), output, ("name", "provider", "kind", "default_ttl", "max_ttl", "budget_usd",
+                                           "approval_required", "description"), wide=wide, keep=("name",))
 
 
 @templates.command(name="show")
@@ -437,6 +411,57 @@ def templates_validate(ctx, files):
     checked = [load_template_file(Path(f)) for f in files] if files else list_templates(ctx.settings.template_dirs())
     for template in checked:
         click.echo(f"ok: {template.path} ({template.provider}, {template.kind})")
+
+
+# ---- setting up ----------------------------------------------------------------------
+
+@main.command()
+@click.option("--email", metavar="EMAIL", help="Who you are (default: asked; SANDBOX_USER when --yes).")
+@click.option("--department", metavar="NAME", help="Your department (default: asked; 'default' when --yes).")
+@click.option("--path", metavar="FILE",
+              help="Where to write it (default: --config, $SANDBOX_CONFIG, else ./sandbox.toml).")
+@click.option("--key-file", metavar="FILE", help="The secrets key file (default: sandbox.key beside the config; "
+                                                 "an existing one is kept).")
+@click.option("--cloud", "clouds", multiple=True, metavar="NAME", help="Only this cloud (repeatable; default: all).")
+@click.option("--yes", is_flag=True, help="Ask nothing: take the flags and the defaults.")
+@pass_ctx
+def init(ctx, email, department, path, key_file, clouds, yes):
+    """Write a commented starter sandbox.toml and a secrets key file (mode 0600) for local
+    mode; never overwrites a config."""
+    from pathlib import Path
+
+    from sandbox.errors import UsageError
+    from sandbox.starter import check_department, write_starter
+
+    from sandbox.naming import check_email
+
+    def checked(check):  # a bad answer is asked again
+        def proc(value):
+            try:
+                return check(value)
+            except UsageError as exc:
+                raise click.BadParameter(str(exc)) from None
+        return proc
+
+    ask = not yes and sys.stdin.isatty()
+    if email is None:
+        if ask:
+            email = click.prompt("Your e-mail address", default=os.environ.get("SANDBOX_USER") or None,
+                                 value_proc=checked(check_email))
+        elif os.environ.get("SANDBOX_USER"):
+            email = os.environ["SANDBOX_USER"]
+        else:
+            raise UsageError("give --email you@example.com (or set SANDBOX_USER): there is no terminal to ask on")
+    if department is None:
+        department = click.prompt("Your department", default="default",
+                                  value_proc=checked(check_department)) if ask else "default"
+    target = Path(path or ctx.config_path or os.environ.get("SANDBOX_CONFIG") or "sandbox.toml")
+    written = write_starter(target, email=email, department=department,
+                            key_file=Path(key_file) if key_file else None, clouds=list(clouds) or None)
+    key = f"a new key in {written.key_file} (mode 0600)" if written.key_created else f"the key in {written.key_file}"
+    click.echo(f"wrote {written.config} with {key}")
+    use = "" if target == Path("sandbox.toml") else f"with --config {written.config} (or SANDBOX_CONFIG), "
+    click.echo(f"next, {use}run: sandbox db upgrade, then sandbox admin bootstrap", err=True)
 
 
 # ---- database ------------------------------------------------------------------------
@@ -492,8 +517,9 @@ def daemon(ctx, once, jobs):
 @click.option("--since", metavar="DATE", help="First UTC day, YYYY-MM-DD (default: 29 days before --until).")
 @click.option("--until", metavar="DATE", help="Last UTC day, inclusive (default: today).")
 @click.option("--group-by", metavar="GROUP", help="usage, cost, html: owner, department (default), template, provider.")
-@click.option("--format", "fmt", metavar="FORMAT", default="table", show_default=True,
-              help="table, csv, json or html (html needs --out).")
+@click.option("--output", "-o", "--format", "fmt", type=click.Choice(["table", "csv", "json", "html"],
+              case_sensitive=False), default="table", show_default=True,
+              help="html needs --out. Piped, a table is the CSV's rows, tab-separated.")
 @click.option("--out", metavar="FILE", help="Write to FILE (atomically) instead of printing.")
 @click.option("--days", metavar="N", help="expiring: look N days ahead (default 7).")
 @click.option("--sandbox", "sandbox_ref", metavar="ID", help="audit: one sandbox (id, id prefix or name).")
@@ -503,6 +529,8 @@ def daemon(ctx, once, jobs):
 def report(ctx, kind, since, until, group_by, fmt, out, days, sandbox_ref, actor, action):
     """Reports for admins (everything) and managers (their departments).
     KIND: usage, cost, expiring, compliance or audit (see docs/reports.md)."""
+    if fmt.lower() == "table" and out is None and not sys.stdout.isatty():
+        fmt = "tsv"  # piped: lines for cut and awk, as every read command pipes its table
     text, path = ctx.backend.report(kind, since=since, until=until, group_by=group_by, fmt=fmt, out=out,
                                     days=days, sandbox=sandbox_ref, actor=actor, action=action)
     if path is not None:
@@ -563,12 +591,13 @@ def token_create(ctx, name, expires_in, scope, output):
 
 @token.command(name="list")
 @click.option("--owner", metavar="EMAIL", help="Admins: another user's tokens ('*': everyone's).")
+@WIDE
 @OUTPUT
 @pass_ctx
-def token_list(ctx, owner, output):
+def token_list(ctx, owner, wide, output):
     """Your tokens with when they were created and last used."""
     emit(ctx.backend.tokens(owner), output,
-         ("id", "name", "owner", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"))
+         ("id", "name", "owner", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"), wide=wide)
 
 
 @token.command(name="revoke")

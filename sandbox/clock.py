@@ -27,3 +27,13 @@ class FrozenClock:
     def advance(self, delta: timedelta) -> datetime:
         self._now += delta
         return self._now
+
+
+def iso(value: datetime | None) -> str | None:
+    """UTC, second precision, with a Z: 2026-01-05T12:00:00Z. Every timestamp we write
+    into an event detail or a report looks like this."""
+    if value is None:
+        return None
+    if value.tzinfo is None:  # a raw SQLite value from a Core query
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

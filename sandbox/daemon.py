@@ -314,6 +314,9 @@ def _database_lock(url: str) -> Iterator[None]:
         yield
         return
     database = Path(parsed.database).resolve()
+    if not database.exists():  # build_app refuses it next: no lock file beside a database that is not there
+        yield
+        return
     lock_path = database.with_name(database.name + ".daemon.lock")
     handle = open(lock_path, "a+", encoding="utf-8")
     try:

@@ -7,6 +7,7 @@ and guards with row versions, advisory locks and FOR UPDATE SKIP LOCKED.
 
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -17,12 +18,12 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, InterfaceError, NoSuchModuleError, OperationalError, ProgrammingError
 from sqlmodel import Session
 
-from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaOutdatedError
+from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaNewerError, SchemaOutdatedError
 
 MIGRATIONS_DIR = Path(str(resources.files("sandbox.migrations")))  # package data, as BUILTIN_TEMPLATES
 # The newest migration; a test checks it matches Alembic's head, so every command can
 # compare without loading Alembic.
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 def make_engine(url: str, **kwargs) -> Engine:
@@ -108,12 +109,44 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def check_schema(engine: Engine) -> None:
+    missing = _missing_sqlite_file(engine)
+    if missing is not None:  # checked before connecting, which would create the file
+        raise SchemaOutdatedError(f"the database {missing} does not exist yet; create it with: sandbox db upgrade")
     revision = current_revision(engine)
     if revision != SCHEMA_REVISION:
+        _refuse_newer(revision)
         state = "has no schema" if revision is None else f"is at revision {revision}"
         raise SchemaOutdatedError(
             f"the database {state}, this version needs {SCHEMA_REVISION}; run: sandbox db upgrade"
         )
+
+
+def known_revisions() -> set[str]:
+    """Every revision this version's migrations know (read from the files, not Alembic)."""
+    found = set()
+    for path in (MIGRATIONS_DIR / "versions").glob("*.py"):
+        match = re.search(r"^revision\s*(?::[^=]*)?=\s*['\"]([^'\"]+)['\"]", path.read_text(encoding="utf-8"), re.M)
+        if match:
+            found.add(match.group(1))
+    return found
+
+
+def _refuse_newer(revision: str | None) -> None:
+    """A revision no migration here knows was written by a newer version of sandbox-cloud:
+    `db upgrade` cannot help (Alembic would fail to locate it); a newer tool can."""
+    if revision is not None and revision not in known_revisions():
+        raise SchemaNewerError(
+            f"the database was migrated by a newer version of sandbox-cloud (schema revision {revision}; "
+            f"this version knows up to {SCHEMA_REVISION}); upgrade sandbox-cloud to use it")
+
+
+def _missing_sqlite_file(engine: Engine) -> str | None:
+    """The path of a SQLite database file that does not exist yet, else None."""
+    url = engine.url
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    return None if Path(url.database).exists() else url.database
 
 
 def upgrade(engine: Engine) -> tuple[str | None, str | None]:
@@ -122,6 +155,7 @@ def upgrade(engine: Engine) -> tuple[str | None, str | None]:
     from alembic.config import Config
 
     before = current_revision(engine)
+    _refuse_newer(before)
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     with engine.begin() as connection:

@@ -7,6 +7,7 @@ second UPDATE matches no row and raises ConcurrentUpdateError, so nothing moves 
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Any, cast
 
@@ -14,6 +15,7 @@ from sqlalchemy import CursorResult, update
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlmodel import Session, col
 
+from sandbox.clock import iso
 from sandbox.errors import ConcurrentUpdateError, IllegalTransitionError
 from sandbox.models import Event, Sandbox
 
@@ -32,7 +34,9 @@ FINAL_STATES = (DELETED, DENIED)
 
 TRANSITIONS: dict[str, tuple[str, ...]] = {
     REQUESTED: (PROVISIONING, DENIED, DELETED),  # DELETED: withdrawn before anything was made
-    PROVISIONING: (ACTIVE, FAILED),
+    # Cancelled by its requester: DELETING when the cloud may hold something of it (torn
+    # down as a destroy is), DELETED when nothing was asked of the cloud yet.
+    PROVISIONING: (ACTIVE, FAILED, DELETING, DELETED),
     ACTIVE: (FROZEN, DELETING),
     FROZEN: (ACTIVE, DELETING),
     DELETING: (DELETED,),
@@ -50,9 +54,26 @@ def record_event(session: Session, *, sandbox_id: str | None, actor: str, action
                  at: datetime, detail: dict[str, Any] | None = None,
                  from_state: str | None = None, to_state: str | None = None) -> Event:
     event = Event(sandbox_id=sandbox_id, actor=actor, action=action, at=at,
-                  from_state=from_state, to_state=to_state, detail=detail or {})
+                  from_state=from_state, to_state=to_state, detail=uniform_times(detail or {}))
     session.add(event)
     return event
+
+
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def uniform_times(detail: dict[str, Any]) -> dict[str, Any]:
+    """A detail's timestamps in the one format of every other one (sandbox.clock.iso:
+    2026-01-05T12:00:00Z), whether the caller gave a datetime or its isoformat() string
+    (under a key named *_at or *_after, where a timestamp belongs). Other values, and
+    anything nested (tag values, say), are kept exactly as given."""
+    def uniform(key: str, value: Any) -> Any:
+        if isinstance(value, datetime):
+            return iso(value)
+        if isinstance(value, str) and key.endswith(("_at", "_after")) and _ISO_TIME.match(value):
+            return iso(datetime.fromisoformat(value.replace("Z", "+00:00")))
+        return value
+    return {key: uniform(key, value) for key, value in detail.items()}
 
 
 def transition(session: Session, sandbox: Sandbox, to_state: str, *, actor: str, action: str,

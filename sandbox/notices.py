@@ -37,7 +37,7 @@ def _compose(sandbox: Sandbox, kind: str, facts: dict) -> tuple[str, str]:
                 f"Your sandbox {label} is active until {expires}.\n"
                 f"Get your sign-in details with: sandbox credentials {sandbox.id}")
     if kind == "expiry_warning":
-        return (f"Sandbox {sandbox.name} expires in {facts['lead']}",
+        return (f"Sandbox {sandbox.name} expires in {facts.get('left') or facts['lead']}",
                 f"Your sandbox {label} expires at {expires}. It will then be frozen and, "
                 f"after the grace period, deleted.\nTo keep it: sandbox extend {sandbox.id} --by 3d")
     if kind == "frozen":

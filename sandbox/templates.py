@@ -5,6 +5,7 @@ A malformed template names its file, the field and the problem.
 
 from __future__ import annotations
 
+import difflib
 import re
 import tomllib
 from dataclasses import asdict, dataclass, field
@@ -13,7 +14,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
-from sandbox.durations import parse_duration
+from sandbox.durations import format_duration, parse_duration
 from sandbox.errors import NotFoundError, TemplateError, UsageError
 from sandbox.fields import TableReader
 from sandbox.provider import Threshold, clouds
@@ -21,6 +22,7 @@ from sandbox.snapshot import TemplateSnapshot
 
 KINDS = ("individual", "group")
 THRESHOLD_ACTIONS = ("notify", "freeze")
+DEFAULT_MIN_TTL = timedelta(hours=1)
 MAX_BUDGET_USD = 1_000_000_000  # fits the NUMERIC(14, 4) money columns
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$")
 
@@ -32,6 +34,7 @@ class Template:
     description: str
     kind: str
     default_ttl: timedelta
+    min_ttl: timedelta  # the shortest --ttl accepted: "1m" (a minute) meant as a month is refused
     max_ttl: timedelta
     max_extensions: int
     grace_period: timedelta
@@ -51,9 +54,10 @@ class Template:
     def to_json(self) -> dict[str, Any]:
         """The whole template, JSON-safe, as `sandbox templates show` prints it."""
         data = asdict(self)
-        for key in ("default_ttl", "max_ttl", "grace_period"):
-            data[key] = int(data[key].total_seconds())
-        data["budget_usd"] = None if self.budget_usd is None else str(self.budget_usd)
+        for key, value in data.items():
+            if isinstance(value, timedelta):
+                data[key] = format_duration(value)  # as one types it: 14d, 12h
+        data["budget_usd"] = None if self.budget_usd is None else float(self.budget_usd)  # as in sandbox views
         data["thresholds"] = [asdict(t) for t in self.thresholds]
         return data
 
@@ -74,6 +78,10 @@ def parse_template(text: str, path: str, name: str) -> Template:
     max_ttl = top.duration("max_ttl", "30d")
     if default_ttl > max_ttl:
         raise top.fail("default_ttl", "is longer than max_ttl")
+    # Unset, an hour, or the default TTL when that is shorter (a template of short-lived sandboxes).
+    min_ttl = top.duration("min_ttl") if "min_ttl" in top.data else min(DEFAULT_MIN_TTL, default_ttl)
+    if min_ttl > default_ttl:
+        raise top.fail("min_ttl", "is longer than default_ttl")
     max_extensions = top.get("max_extensions", int, 2)
     max_live = top.get("max_live", int, 0)
     for key, value in (("max_extensions", max_extensions), ("max_live", max_live)):
@@ -91,6 +99,7 @@ def parse_template(text: str, path: str, name: str) -> Template:
         description=top.get("description", str, ""),
         kind=kind,
         default_ttl=default_ttl,
+        min_ttl=min_ttl,
         max_ttl=max_ttl,
         max_extensions=max_extensions,
         grace_period=top.duration("grace_period", "3d"),
@@ -190,8 +199,13 @@ def _template_files(directory: Path) -> list[Path]:
 def find_template(dirs: list[Path], name: str) -> Template:
     if not re.fullmatch(r"[A-Za-z0-9_-]{1,64}", name or ""):
         raise UsageError(f"{name!r} is not a template name; run: sandbox templates list")
+    names = []
     for directory in dirs:
         path = directory / f"{name}.toml"
-        if path in _template_files(directory):
+        files = _template_files(directory)
+        if path in files:
             return load_template_file(path)
-    raise NotFoundError(f"no template named {name!r}; run: sandbox templates list")
+        names += [p.stem for p in files]
+    close = difflib.get_close_matches(name, names, n=1)  # as click suggests a mistyped command
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise NotFoundError(f"no template named {name!r}; {hint}see: sandbox templates list")

@@ -23,7 +23,9 @@ class RemoteError(SandboxError):
 
 
 class ServerUnreachableError(SandboxError):
-    pass
+    """[server] url / SANDBOX_SERVER names a server that does not answer: configuration."""
+
+    exit_code = 2
 
 
 class ApiClient:
@@ -82,5 +84,6 @@ def _problem(exc: urllib.error.HTTPError) -> RemoteError:
     detail = body.get("detail") if isinstance(body, dict) else None
     exit_code = body.get("exit_code") if isinstance(body, dict) else None
     if not isinstance(exit_code, int):
-        exit_code = 3 if exc.code in (401, 403) else 2 if exc.code in (400, 422) else 1
+        # A server too old to say: the statuses mean what sandbox.errors' exit codes mean.
+        exit_code = 3 if exc.code in (401, 403) else 2 if exc.code in (400, 404, 422, 503) else 1
     return RemoteError(detail or f"the server answered {exc.code} {exc.reason}", exit_code, exc.code)

@@ -39,7 +39,9 @@ class LocalBackend:
     def request(self, template: str, *, ttl: str | None, members: list[str], name: str | None, wait: bool,
                 progress: Callable[[str], None]) -> dict[str, Any]:
         from sandbox.service import request_sandbox
+        from sandbox.starter import require_local_setup
 
+        require_local_setup(self._context.settings, self._me)  # before the database: what the defaults lack
         return request_sandbox(self._app, self._me, template, ttl=ttl, members=members, name=name, wait=wait,
                                progress=progress)
 
@@ -82,6 +84,11 @@ class LocalBackend:
         from sandbox.service import deny_sandbox
 
         return deny_sandbox(self._app, self._me, ref, reason)
+
+    def set_budget(self, ref: str, to: str) -> dict[str, Any]:
+        from sandbox.service import set_budget
+
+        return set_budget(self._app, self._me, ref, to)
 
     def retry(self, ref: str, *, wait: bool, progress: Callable[[str], None]) -> dict[str, Any]:
         from sandbox.service import retry_sandbox

@@ -50,6 +50,12 @@ class RemoteBackend:
                     progress(step.replace("_", " "))
             if view["state"] == "active":
                 return {k: v for k, v in view.items() if k not in ("members", "tags", "steps_done")}
+            # A new request and a retried one start at 0 attempts: any is a failed one, whose
+            # next try is the daemon's, so stop waiting and say so, as local mode does.
+            failed = view["state"] == "failed" or (view["state"] == "provisioning" and view.get("attempts"))
+            if failed and view.get("last_error"):
+                raise RemoteError(f"provisioning sandbox {sandbox_id} failed: {view['last_error']}"
+                                  + (f"; {view['next_attempt']}" if view.get("next_attempt") else ""), 1)
             if view["state"] not in ("requested", "provisioning"):
                 raise RemoteError(f"sandbox {sandbox_id} is {view['state']}: {view.get('last_error') or 'see: sandbox events ' + sandbox_id}", 1)
             time.sleep(POLL_SECONDS)
@@ -84,6 +90,9 @@ class RemoteBackend:
 
     def deny(self, ref: str, reason: str) -> dict[str, Any]:
         return self.api.post(f"/api/v1/sandboxes/{_seg(ref)}/deny", {"reason": reason})
+
+    def set_budget(self, ref: str, to: str) -> dict[str, Any]:
+        return self.api.post(f"/api/v1/sandboxes/{_seg(ref)}/budget", {"to_usd": to})
 
     def retry(self, ref: str, *, wait: bool, progress: Callable[[str], None]) -> dict[str, Any]:
         view = self.api.post(f"/api/v1/sandboxes/{_seg(ref)}/retry")

@@ -15,13 +15,15 @@ from sqlmodel import col
 
 from sandbox.models import Event, Sandbox
 from sandbox.reports.base import Report, Section, count
-from sandbox.reports.query import ReportParams, iso_text, owned_scope
+from sandbox.reports.query import ReportParams, iso_text, owned_scope, sandbox_scope
 
 COLUMNS = ("id", "at", "sandbox_id", "actor", "action", "from_state", "to_state", "detail")
 _ID_PREFIX = re.compile(r"^[0-9a-f]{1,8}$")
 
 
 def build_audit(session: Session, p: ReportParams) -> Report:
+    if p.sandbox:
+        _check_sandbox(session, p)
     where = _filters(p)
     rows = _events(session, p, where)
     by_action = [{"action": a, "events": count(n)} for a, n in session.execute(
@@ -55,6 +57,19 @@ def _events(session: Session, p: ReportParams, where: list) -> list[dict]:
         .where(*where).order_by(col(Event.at), col(Event.id)))
     return [{"id": e.id, "at": e.at, "sandbox_id": e.sandbox_id, "actor": e.actor, "action": e.action,
              "from_state": e.from_state, "to_state": e.to_state, "detail": e.detail or {}} for e in events]
+
+
+def _check_sandbox(session: Session, p: ReportParams) -> None:
+    """--sandbox names a sandbox the reader may see, else it is an unknown id, as for
+    `sandbox events`: an empty report would pass a typo for a quiet sandbox."""
+    from sandbox.service.access import sandbox_not_found
+
+    ref = (p.sandbox or "").lower()
+    match = col(Sandbox.name) == ref
+    if _ID_PREFIX.match(ref):
+        match = col(Sandbox.id).startswith(ref, autoescape=True) | match
+    if session.execute(select(col(Sandbox.id)).where(match, *sandbox_scope(p)).limit(1)).first() is None:
+        raise sandbox_not_found(p.sandbox or "")
 
 
 def _filters(p: ReportParams) -> list:

@@ -8,9 +8,11 @@ JSON contract documented in docs/reports.md: add fields, never rename them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
+
+from sandbox.clock import iso  # noqa: F401 - the reports' timestamp format, imported from here
 
 
 @dataclass
@@ -66,15 +68,6 @@ def days(value: Any) -> float | None:
 
 def count(value: Any) -> int:
     return int(value or 0)
-
-
-def iso(value: datetime | None) -> str | None:
-    """UTC, second precision, with a Z: 2026-01-05T12:00:00Z."""
-    if value is None:
-        return None
-    if value.tzinfo is None:  # a raw SQLite value from a Core query
-        value = value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def day(value: date | str | None) -> str | None:

@@ -24,7 +24,7 @@ from sandbox.files import check_out
 from sandbox.models import Sandbox, UTCDateTime
 
 KINDS = ("usage", "cost", "expiring", "compliance", "audit")
-FORMATS = ("table", "csv", "json", "html")
+FORMATS = ("table", "csv", "json", "html", "tsv")  # tsv: the table piped (the CSV rows, tab-separated)
 GROUPS = ("owner", "department", "template", "provider")
 DEFAULT_GROUP = "department"
 DEFAULT_PERIOD_DAYS = 30  # --since defaults to 29 days before --until: 30 days in all

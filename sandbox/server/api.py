@@ -156,6 +156,12 @@ def deny(request: Request, ref: str, body: schemas.DenyRequest, who: Writer):
     return service.deny_sandbox(sandbox_app(request), who.identity, ref, body.reason)
 
 
+@router.post("/sandboxes/{ref}/budget", response_model=schemas.SandboxOut,
+             summary="Set its budget (admins; a budget freeze ends once under it)")
+def set_budget(request: Request, ref: str, body: schemas.BudgetRequest, who: Writer):
+    return service.set_budget(sandbox_app(request), who.identity, ref, body.to_usd)
+
+
 @router.post("/sandboxes/{ref}/retry", response_model=schemas.SandboxOut, summary="Re-queue a failed sandbox")
 def retry(request: Request, ref: str, who: Writer):
     view = service.retry_sandbox(sandbox_app(request), who.identity, ref)
@@ -166,16 +172,17 @@ def retry(request: Request, ref: str, who: Writer):
 # ---- reports ---------------------------------------------------------------------------
 
 REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "html": "text/html; charset=utf-8",
-                "table": "text/plain; charset=utf-8"}
+                "table": "text/plain; charset=utf-8", "tsv": "text/tab-separated-values; charset=utf-8"}
 
 
 @router.get("/reports/{kind}", summary="A report: usage, cost, expiring, compliance or audit",
             responses={200: {"content": {"application/json": {"schema": {"type": "object"}},
                                          "text/csv": {"schema": {"type": "string"}},
                                          "text/html": {"schema": {"type": "string"}},
-                                         "text/plain": {"schema": {"type": "string"}}}}})
+                                         "text/plain": {"schema": {"type": "string"}},
+                                         "text/tab-separated-values": {"schema": {"type": "string"}}}}})
 def report(request: Request, kind: str, who: Reader,
-           format: Annotated[str, Query(pattern="^(json|csv|html|table)$")] = "json",
+           format: Annotated[str, Query(pattern="^(json|csv|html|table|tsv)$")] = "json",
            since: str | None = None, until: str | None = None, group_by: str | None = None,
            days: str | None = None, sandbox: str | None = None, actor: str | None = None,
            action: str | None = None) -> Response:

@@ -33,6 +33,9 @@ class SandboxOut(BaseModel):
     approval_required: bool
     approved_by: str | None
     last_error: str | None
+    attempts: int = 0
+    next_attempt_at: str | None = Field(default=None, description="provisioning or deleting: when the daemon "
+                                                                   "tries again")
 
 
 class MemberOut(BaseModel):
@@ -74,9 +77,18 @@ class CredentialsOut(BaseModel):
 
 
 class TemplateRow(BaseModel):
+    """Durations as one types them (14d, 12h); max_live 0: no limit."""
+
     name: str
     provider: str
     kind: str
+    default_ttl: str
+    min_ttl: str
+    max_ttl: str
+    max_extensions: int
+    budget_usd: float | None
+    approval_required: bool
+    max_live: int
     description: str
 
 
@@ -136,6 +148,11 @@ class SandboxRequest(BaseModel):
 class ExtendRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     by: str = Field(max_length=40, description="How much longer, e.g. 3d")
+
+
+class BudgetRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    to_usd: str = Field(max_length=20, description="The new budget in USD, e.g. 300")
 
 
 class DenyRequest(BaseModel):

@@ -48,6 +48,11 @@ def _not_found(sandbox_ref: str) -> str:
     return f"no sandbox with id {sandbox_ref!r}; see: sandbox list --all"
 
 
+def sandbox_not_found(sandbox_ref: str) -> NotFoundError:
+    """The error for an id that names no sandbox the caller may see, as find_sandbox says it."""
+    return NotFoundError(_not_found(sandbox_ref))
+
+
 def visible_to(identity: Identity) -> ColumnElement:
     """What a non-admin may see: owned, shared with them, or in a department they manage."""
     shared = select(Member.sandbox_id).where(Member.email == identity.email)
@@ -62,9 +67,11 @@ def member_emails(session: Session, sandbox_id: str) -> list[str]:
 
 
 def require(session: Session, identity: Identity, sandbox: Sandbox, action: str, *,
-            allow_members: bool = False, allow_managers: bool = True, now=None) -> None:
+            allow_members: bool = False, allow_managers: bool = True, attempted: str | None = None,
+            now=None) -> None:
     """Owner, admin, manager of the sandbox's department (unless not allowed) or, if
-    allowed, a member; a refusal is itself audited."""
+    allowed, a member; a refusal is itself audited, as `attempted` (default: `action`,
+    which the message follows with "sandbox ID")."""
     if identity.is_admin or identity.email == sandbox.owner:
         return
     if allow_managers and identity.manages_department(sandbox.department):
@@ -73,7 +80,8 @@ def require(session: Session, identity: Identity, sandbox: Sandbox, action: str,
         return
     who = ", ".join(["the owner", *(["a member"] if allow_members else []),
                      *(["a manager of its department"] if allow_managers else [])])
-    refuse(session, identity, action, sandbox.id, now, f"only {who} or an admin may {action} sandbox {sandbox.id}")
+    refuse(session, identity, attempted or action, sandbox.id, now,
+           f"only {who} or an admin may {action} sandbox {sandbox.id}")
 
 
 def require_approver(session: Session, identity: Identity, sandbox: Sandbox, action: str, *,
@@ -140,12 +148,44 @@ def sandbox_view(sandbox: Sandbox, members: list[Member] | None = None) -> dict[
         "approval_required": sandbox.approval_required,
         "approved_by": sandbox.approved_by,
         "last_error": sandbox.last_error,
+        "attempts": sandbox.attempts,
+        # When the daemon tries again: a provision backing off, a teardown deferred.
+        "next_attempt_at": iso_utc(sandbox.next_attempt_at) if sandbox.state in RETRIED_STATES else None,
     }
     if members is not None:
         view["members"] = [{"email": m.email, "role": m.role} for m in members]
         view["tags"] = sandbox.desired_tags
         view["steps_done"] = sorted(k for k in sandbox.progress if not k.startswith("_"))
     return view
+
+
+RETRIED_STATES = ("provisioning", "deleting")
+
+
+def next_attempt_note(sandbox_id: str, state: str, *, attempts: int, max_attempts: int, next_attempt_at,
+                      now) -> str | None:
+    """What happens next to a provision or teardown that failed, for people: the one line a
+    failed `request --wait` ends with, and `show`'s next_attempt."""
+    cancel = f"cancel with: sandbox destroy {sandbox_id}"
+    if state == "provisioning" and attempts and next_attempt_at is not None:
+        return (f"attempt {attempts} of {max_attempts} failed; the daemon retries at "
+                f"{clock_time(next_attempt_at, now)}; {cancel}")
+    if state == "failed":
+        return (f"failed after {attempts} attempt{'s' if attempts != 1 else ''}; an admin may retry it "
+                f"(sandbox admin retry {sandbox_id}), or {cancel}")
+    if state == "deleting" and next_attempt_at is not None and next_attempt_at > now:
+        return f"the teardown is retried at {clock_time(next_attempt_at, now)}"
+    return None
+
+
+def clock_time(at, now) -> str:
+    """12:05Z today (UTC), else 2026-01-08 12:05Z; rounded up, so never before it happens."""
+    from datetime import timedelta
+
+    at = at.astimezone(now.tzinfo) if now.tzinfo else at
+    if at.second or at.microsecond:
+        at = at.replace(second=0, microsecond=0) + timedelta(minutes=1)
+    return f"{at:%H:%M}Z" if at.date() == now.date() else f"{at:%Y-%m-%d %H:%M}Z"
 
 
 def iso_utc(value) -> str | None:

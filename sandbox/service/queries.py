@@ -12,12 +12,13 @@ from sqlmodel import col, select
 
 from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError, UsageError
-from sandbox.lifecycle import ACTIVE, FINAL_STATES, FROZEN, LIVE_STATES, STATES, record_event
+from sandbox.lifecycle import (ACTIVE, DELETING, FAILED, FINAL_STATES, FROZEN, LIVE_STATES, PROVISIONING, STATES,
+                               record_event)
 from sandbox.models import Event, Member, Sandbox
 from sandbox.provider import Member as PlanMember
 from sandbox.provider import Placement
-from sandbox.service.access import (find_sandbox, iso_utc, member_emails, refuse, require, sandbox_view,
-                                    visible_to)
+from sandbox.service.access import (find_sandbox, iso_utc, member_emails, next_attempt_note, refuse, require,
+                                    sandbox_view, visible_to)
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan
 from sandbox.service.steps import DbStepStore
@@ -80,7 +81,7 @@ MAX_PAGE = 500
 VIEW_COLUMNS = tuple(getattr(Sandbox, name) for name in (
     "id", "name", "provider", "template", "owner", "department", "state", "cloud_id", "location",
     "created_at", "expires_at", "frozen_at", "delete_after", "deleted_at", "extension_count", "budget_usd",
-    "spend_usd", "approval_required", "approved_by", "last_error"))
+    "spend_usd", "approval_required", "approved_by", "last_error", "attempts", "next_attempt_at"))
 
 
 def _encode_cursor(last: Sandbox) -> str:
@@ -106,10 +107,54 @@ def describe_caller(app: App, identity: Identity) -> dict[str, Any]:
 
 
 def show_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:
+    """Its view with members, tags and steps; a frozen one says where it is now and that
+    access is revoked; a provision or teardown that failed says what happens next."""
+    now = app.now()
     with app.session() as session:
-        sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
+        sandbox = find_sandbox(session, sandbox_ref, identity, now=now)
         members = session.exec(select(Member).where(Member.sandbox_id == sandbox.id)).all()
-        return sandbox_view(sandbox, list(members))
+        view = sandbox_view(sandbox, list(members))
+        if sandbox.state == FROZEN:
+            view = _after(view, "location", frozen_facts(session, sandbox))
+    if sandbox.state in (PROVISIONING, FAILED, DELETING):
+        max_attempts = app.settings.daemon.max_attempts
+        note = next_attempt_note(sandbox.id, sandbox.state, attempts=sandbox.attempts, max_attempts=max_attempts,
+                                 next_attempt_at=sandbox.next_attempt_at, now=now)
+        extra = {"max_attempts": max_attempts} if sandbox.state != DELETING else {}
+        view = _after(view, "next_attempt_at", {**extra, **({"next_attempt": note} if note else {})})
+    return view
+
+
+def frozen_facts(session, sandbox: Sandbox) -> dict[str, Any]:
+    """Where a frozen sandbox is now (its freeze event's `location`, which the provider
+    reports) and who may act in it: the row's location stays the home `extend` returns it to."""
+    freeze = session.exec(select(Event).where(Event.sandbox_id == sandbox.id, Event.action == "freeze")
+                          .order_by(col(Event.at).desc(), col(Event.id).desc()).limit(1)).first()
+    now_at = (freeze.detail.get("location") if freeze is not None else None) or sandbox.location
+    facts: dict[str, Any] = {"location": now_at}
+    if now_at != sandbox.location:
+        facts["home_location"] = sandbox.location
+    facts["access_revoked"] = frozen_access(sandbox)
+    return facts
+
+
+def frozen_access(sandbox: Sandbox) -> str:
+    """The `access_revoked` line of a frozen sandbox: until when, and how it comes back."""
+    kept = f"resources kept until {iso_utc(sandbox.delete_after)}" if sandbox.delete_after else "resources kept"
+    if sandbox.frozen_reason == "budget":
+        return (f"frozen over its budget, until an admin raises it (sandbox admin budget {sandbox.id} --to USD); "
+                f"{kept}")
+    return f"until it is extended (sandbox extend {sandbox.id} --by 1d); {kept}"
+
+
+def _after(view: dict[str, Any], key: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """`view` with `extra` set, new keys placed right after `key` (so a table reads in order)."""
+    result: dict[str, Any] = {}
+    for name, value in view.items():
+        result[name] = extra.get(name, value)
+        if name == key:
+            result.update({k: v for k, v in extra.items() if k not in view})
+    return result
 
 
 def list_events(app: App, identity: Identity, sandbox_ref: str) -> list[dict[str, Any]]:
@@ -139,12 +184,12 @@ def get_credentials(app: App, identity: Identity, sandbox_ref: str,
     with app.session() as session:
         sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
         require(session, identity, sandbox, "read the credentials of", allow_members=True,
-                allow_managers=False, now=app.now())
+                allow_managers=False, attempted="read credentials", now=app.now())
         members = member_emails(session, sandbox.id)
         target = (member or "").strip().lower() or (
             identity.email if identity.email in members else sandbox.owner)
         if target != identity.email and not identity.is_admin:  # audited like every refusal
-            refuse(session, identity, "read another member's credentials of", sandbox.id, app.now(),
+            refuse(session, identity, "read another member's credentials", sandbox.id, app.now(),
                    "only admins may read another member's credentials")
         if target not in members:
             raise UsageError(f"{target} is not a member of sandbox {sandbox.id}; members: {', '.join(members)}")
@@ -159,5 +204,7 @@ def get_credentials(app: App, identity: Identity, sandbox_ref: str,
     info = app.provider(sandbox.provider).access_info(
         Placement(sandbox.cloud_id, sandbox.location), plan, PlanMember(target, role),
         DbStepStore(app, sandbox.id))
+    # Shown still (the owner needs the names to know what comes back), but they do not work now.
+    access = {"access_revoked": frozen_access(sandbox)} if sandbox.state == FROZEN else {}
     return {"sandbox_id": sandbox.id, "name": sandbox.name, "provider": sandbox.provider,
-            "state": sandbox.state, "member": target, **info}
+            "state": sandbox.state, **access, "member": target, **info}

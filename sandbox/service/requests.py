@@ -37,7 +37,12 @@ def request_sandbox(app: App, identity: Identity, template_name: str, *, ttl: st
                          f"domains ({', '.join(app.settings.auth.allowed_domains)}); members must be colleagues")
     if others and template.kind == "individual":
         raise UsageError(f"template {template.name} is for one person; use a group template for --member")
-    lifetime = parse_duration(ttl, "--ttl") if ttl else template.default_ttl
+    # "" is not "the default": a script whose variable came out empty is told so.
+    lifetime = parse_duration(ttl, "--ttl") if ttl is not None else template.default_ttl
+    if lifetime < template.min_ttl:
+        raise UsageError(
+            f"--ttl {ttl} is shorter than template {template.name} allows (at least "
+            f"{format_duration(template.min_ttl)}; m means minutes, so for a month say 30d)")
     if lifetime > template.max_ttl:
         raise UsageError(
             f"--ttl {ttl} is longer than template {template.name} allows "

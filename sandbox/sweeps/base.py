@@ -13,6 +13,7 @@ import logging
 import zlib
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Callable, Iterator
 
 from sqlalchemy import select, text, update
@@ -34,6 +35,8 @@ class SweepResult:
     skipped: bool = False  # another replica held the job's lock
     errors: list[str] = field(default_factory=list)
     cloud_requests: int = 0
+    waiting: int = 0  # items whose next attempt is later (a provision backing off): not due yet
+    next_at: datetime | None = None  # the soonest of those
 
     @property
     def ok(self) -> bool:
@@ -45,6 +48,9 @@ class SweepResult:
         text_ = f"{self.job}: {self.done}/{self.due} done"
         if self.failed:
             text_ += f", {self.failed} failed (first: {self.errors[0]})"
+        if self.waiting:
+            soonest = f" (next at {self.next_at:%Y-%m-%d %H:%M}Z)" if self.next_at else ""
+            text_ += f", {self.waiting} waiting for a later attempt{soonest}"
         return text_
 
 

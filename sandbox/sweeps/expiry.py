@@ -19,7 +19,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import col
 
-from sandbox.durations import LabelledDuration
+from sandbox.durations import LabelledDuration, format_remaining
 from sandbox.lifecycle import ACTIVE, DELETING, FROZEN, record_event, transition
 from sandbox.models import Milestone, Sandbox
 from sandbox.notices import queue_notice
@@ -58,7 +58,8 @@ def expire_due(app: App, result: SweepResult, now: datetime, stop: Stop | None) 
         each_due(app, result, [_warning_due(app, now, leads)],
                  lambda lease: _warn(app, lease.sandbox_id, now, leads), attempted=attempted, stop=stop)
     each_due(app, result, [col(Sandbox.state) == ACTIVE, col(Sandbox.expires_at) <= now],
-             lambda lease: freeze_sandbox(app, lease.sandbox_id, actor=ACTOR, reason="expired", lease=lease),
+             lambda lease: freeze_sandbox(app, lease.sandbox_id, actor=ACTOR, reason="expired", cause="expiry",
+                                           lease=lease),
              attempted=attempted, stop=stop)
     each_due(app, result, [col(Sandbox.state) == FROZEN, col(Sandbox.delete_after) <= now],
              lambda lease: _end_grace(app, lease), attempted=attempted, stop=stop)
@@ -96,10 +97,12 @@ def _warn(app: App, sandbox_id: str, now: datetime, leads: list[LabelledDuration
             nearest = crossed[-1]  # leads are sorted farthest first
             for lead in crossed:
                 session.add(Milestone(sandbox_id=sandbox_id, key=warning_key(lead, sandbox.expires_at), at=now))
-            queue_notice(session, sandbox, "expiry_warning", now, lead=nearest)
+            # The time really left, not the lead: a short TTL crosses every window at once.
+            left = format_remaining(sandbox.expires_at - app.now())
+            queue_notice(session, sandbox, "expiry_warning", now, lead=nearest, left=left)
             record_event(session, sandbox_id=sandbox_id, actor=ACTOR, action="expiry_warning", at=now,
                          from_state=ACTIVE, to_state=ACTIVE,
-                         detail={"lead": nearest, "expires_at": sandbox.expires_at.isoformat(),
+                         detail={"lead": nearest, "left": left, "expires_at": sandbox.expires_at.isoformat(),
                                  "skipped": crossed[:-1]})
     except IntegrityError:  # another writer recorded the same milestone first: it warned
         log.info("warning_already_sent sandbox=%s", sandbox_id)

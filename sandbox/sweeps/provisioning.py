@@ -31,15 +31,19 @@ log = logging.getLogger("sandbox.sweeps.provision")
 JOB = "provision"
 
 
-def due_for_provisioning(now: datetime) -> ColumnElement:
-    """Requested (approved when the template asks) or provisioning, and its attempt is due.
+def _queued() -> ColumnElement:
+    """Requested (approved when the template asks) or provisioning, with an attempt planned.
 
     Both states are rare next to active / deleted ones, so the state index finds them.
     """
     ready_request = and_(col(Sandbox.state) == REQUESTED,
                          or_(col(Sandbox.approval_required) == false(), col(Sandbox.approved_by).is_not(None)))
-    return and_(or_(ready_request, col(Sandbox.state) == PROVISIONING),
-                col(Sandbox.next_attempt_at).is_not(None), col(Sandbox.next_attempt_at) <= now)
+    return and_(or_(ready_request, col(Sandbox.state) == PROVISIONING), col(Sandbox.next_attempt_at).is_not(None))
+
+
+def due_for_provisioning(now: datetime) -> ColumnElement:
+    """Queued, and its attempt is due."""
+    return and_(_queued(), col(Sandbox.next_attempt_at) <= now)
 
 
 @sweep(JOB)
@@ -48,6 +52,10 @@ def provision_due(app: App, result: SweepResult, now: datetime, stop: Stop | Non
     with app.session() as session:
         counts = dict(session.execute(
             select(col(Sandbox.provider), func.count()).where(due).group_by(col(Sandbox.provider))).all())
+        # Backing off after a failed attempt: not due, yet the summary must not read "0/0" as "nothing there".
+        result.waiting, result.next_at = session.execute(
+            select(func.count(), func.min(col(Sandbox.next_attempt_at)))
+            .where(_queued(), col(Sandbox.next_attempt_at) > now)).one()
     if not counts:
         return
     queue = _Queue(app, due, result, stop)

@@ -1,13 +1,7 @@
 """Table output: drawn by rich in a terminal, tab-separated lines when piped."""
 
-import os
-import pty
-import re
-import subprocess
-import sys
-
 from sandbox.cli import SANDBOX_COLUMNS, emit
-from tests.cli.conftest import ROOT
+from tests.cli.test_terminal_tables import in_terminal
 
 
 def test_piped_list_is_tab_separated_lines_under_a_header(sandbox_cli):
@@ -32,26 +26,9 @@ def test_a_tab_or_newline_inside_a_value_is_escaped_so_each_line_keeps_its_field
 
 def test_a_terminal_gets_a_drawn_table(sandbox_cli):
     sandbox_id = sandbox_cli.json("request", "gcp-individual")["id"]
-    leader, follower = pty.openpty()
-    env = {"PATH": "/usr/bin:/bin", "SANDBOX_USER": "alice@example.com", "HOME": str(sandbox_cli.config.parent),
-           "COLUMNS": "200", "TERM": "xterm"}
-    try:
-        process = subprocess.run([sys.executable, str(ROOT / "cli.py"), "--config", str(sandbox_cli.config), "list"],
-                                 stdout=follower, stderr=subprocess.PIPE, env=env, cwd=ROOT, timeout=120)
-        os.close(follower)
-        shown = b""
-        while chunk := _read(leader):
-            shown += chunk
-    finally:
-        os.close(leader)
 
-    text = re.sub(r"\x1b\[[0-9;]*m", "", shown.decode())  # rich's bold header
-    assert process.returncode == 0, process.stderr
-    assert "┃ id" in text and sandbox_id in text and "\t" not in text
+    _, lines = in_terminal(sandbox_cli, "list", columns=200, user="alice@example.com")
 
-
-def _read(fd: int) -> bytes:
-    try:
-        return os.read(fd, 65536)
-    except OSError:  # the terminal's other end is closed: all was read
-        return b""
+    header, rule = lines[:2]
+    assert header.split()[:2] == ["id", "name"] and set(rule.strip()) == {"─"}
+    assert any(sandbox_id in line for line in lines) and not any("\t" in line for line in lines)

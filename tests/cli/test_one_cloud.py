@@ -40,9 +40,9 @@ users = ["admin@example.com"]
      "GCP credentials not found", "GOOGLE_APPLICATION_CREDENTIALS"),
     ("[aws]\n[departments.default]\naws_ou = 'default'\n", "AWS", "set [aws] profile or the AWS_* environment"),
 ])
-def test_bootstrap_touches_only_the_configured_cloud_and_names_missing_credentials(tmp_path, config, named, hint):
+def test_bootstrap_touches_only_the_configured_cloud_and_names_missing_credentials_as_configuration(tmp_path, config, named, hint):
     done = run_cli(tmp_path, config, "admin", "bootstrap")
-    assert done.returncode == 1 and done.stdout == ""
+    assert done.returncode == 2 and done.stdout == ""
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith(f"error: {named}") and hint in line and "internal error" not in line
 

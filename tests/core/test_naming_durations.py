@@ -39,3 +39,24 @@ def test_bad_emails_rejected(email):
 def test_handle_without_letters_or_digits_is_refused():
     with pytest.raises(UsageError, match="no letters or digits"):
         handle_of("+.+@example.com")
+
+
+@pytest.mark.parametrize("text", ["30mo", "1month", "2 months", "1mon", "3mth", "1mo2d"])
+def test_months_are_refused_as_ambiguous_and_point_to_days(text):
+    with pytest.raises(UsageError, match=r"months are ambiguous; use days, e\.g\. 30d \(m means minutes\)"):
+        parse_duration(text, "--ttl")
+
+
+def test_m_is_minutes():
+    assert parse_duration("1m") == timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("left, said", [
+    (timedelta(seconds=40), "40s"), (timedelta(minutes=12, seconds=3), "12m 3s"),
+    (timedelta(hours=5, minutes=12), "5h 12m"), (timedelta(days=2, hours=23, minutes=57), "2d 23h"),
+    (timedelta(days=3), "3d"), (timedelta(days=2, minutes=5), "2d"), (timedelta(seconds=-3), "0s"),
+])
+def test_time_left_reads_in_its_two_largest_units_rounded_down(left, said):
+    from sandbox.durations import format_remaining
+
+    assert format_remaining(left) == said

@@ -34,6 +34,12 @@ def test_request_records_sandbox_owner_and_event(db_app):
 @pytest.mark.parametrize("kwargs, message", [
     ({"ttl": "31d"}, "longer than template"),
     ({"ttl": "soon"}, "not a duration"),
+    ({"ttl": "1m"}, r"shorter than template aws-individual allows \(at least 1h; m means minutes"),
+    ({"ttl": "59m"}, "at least 1h"),
+    ({"ttl": "30mo"}, "months are ambiguous; use days, e.g. 30d"),
+    ({"ttl": "1month"}, "months are ambiguous"),
+    ({"ttl": ""}, "not a duration"),  # not "the template's default"
+    ({"ttl": "  "}, "not a duration"),
     ({"members": ["bob@example.com"]}, "for one person"),
     ({"name": "Load Test"}, "lowercase letters"),
     ({"name": "-x"}, "single hyphens"),
@@ -171,3 +177,23 @@ def test_pages_walk_every_visible_sandbox_once_newest_first(db_app, clock):
     assert {s["owner"] for s in alices} == {ALICE.email} and len(alices) == 3
     with pytest.raises(UsageError, match="cursor"):
         list_sandbox_page(db_app, ADMIN, mine=False, cursor="garbage!")
+
+
+def test_an_admin_approves_their_own_request_only_where_allow_self_says_so(db_url, clock):
+    from sandbox.service import build_app
+    from tests.conftest import make_settings
+
+    for allow_self in (False, True):
+        app = build_app(make_settings(db_url, "http://127.0.0.1:9", "http://127.0.0.1:9",
+                                      approval={"allow_self": allow_self}), clock=clock)
+        try:
+            view = request_sandbox(app, ADMIN, "aws-group")
+            if allow_self:
+                assert approve_sandbox(app, ADMIN, view["id"])["approved_by"] == ADMIN.email
+            else:
+                with pytest.raises(PermissionDeniedError, match="another manager or admin must approve it"):
+                    approve_sandbox(app, ADMIN, view["id"])
+                (sandbox,) = [s for s in rows(app, Sandbox) if s.id == view["id"]]
+                assert sandbox.approved_by is None
+        finally:
+            app.close()

@@ -19,6 +19,8 @@ def test_shipped_templates_are_valid():
     ('provider = "aws"\nkind = "team"', "kind", "must be one of"),
     ('provider = "aws"\ndefault_ttl = "forever"', "default_ttl", "not a duration"),
     ('provider = "aws"\ndefault_ttl = "40d"\nmax_ttl = "30d"', "default_ttl", "longer than max_ttl"),
+    ('provider = "aws"\nmin_ttl = "2d"\ndefault_ttl = "1d"', "min_ttl", "longer than default_ttl"),
+    ('provider = "aws"\nmin_ttl = "1mo"', "min_ttl", "months are ambiguous"),
     ('provider = "aws"\nmax_extensions = -1', "max_extensions", "negative"),
     ('provider = "aws"\n[budget]\nthresholds = [{percent = 50, action = "explode"}]\namount_usd = 5',
      "budget.thresholds[0].action", "must be one of"),
@@ -51,3 +53,13 @@ def test_unknown_template_says_what_to_run():
 def test_earlier_directory_overrides_builtin(tmp_path: Path):
     (tmp_path / "aws-individual.toml").write_text('provider = "aws"\ndescription = "ours"\n')
     assert find_template([tmp_path, BUILTIN_TEMPLATES], "aws-individual").description == "ours"
+
+
+def test_a_template_has_a_minimum_ttl_of_an_hour_unless_it_says_or_lives_shorter():
+    from datetime import timedelta
+
+    assert parse_template('provider = "aws"', "/t/a.toml", "a").min_ttl == timedelta(hours=1)
+    assert parse_template('provider = "aws"\nmin_ttl = "10m"', "/t/a.toml", "a").min_ttl == timedelta(minutes=10)
+    short = parse_template('provider = "aws"\ndefault_ttl = "20m"', "/t/a.toml", "a")
+    assert short.min_ttl == timedelta(minutes=20)  # a template of short-lived sandboxes still loads
+    assert parse_template('provider = "aws"', "/t/a.toml", "a").to_json()["min_ttl"] == "1h"

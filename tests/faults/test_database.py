@@ -161,7 +161,7 @@ def test_cli_request_during_a_restart_is_one_line_and_all_or_nothing(moment, mak
     pg_proxy.restore()
     later = request_sandbox(stack.app(url=pg_proxy.url), ALICE, "fast")  # back: requests work again
 
-    assert failed.returncode == 1 and failed.stdout == ""
+    assert failed.returncode == 2 and failed.stdout == ""
     [line] = failed.stderr.splitlines()
     assert line.startswith(f"error: cannot reach the database at postgresql+psycopg://postgres@127.0.0.1:"
                            f"{pg_proxy.port}/") and line.endswith("; check [database] url"), line

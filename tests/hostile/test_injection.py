@@ -1,6 +1,7 @@
 """Names, e-mails and free text that try to inject into AWS tags, GCP labels, SQL, a shell
 or the HTML report: each arrives as a literal, harmless value (or is refused in one line)."""
 
+import json
 import re
 from pathlib import Path
 
@@ -107,8 +108,8 @@ def test_sql_in_an_email_is_refused_or_stored_literally(runner, db_url):
     assert_one_line_error(runner("list", user=DROP), "not an e-mail address")
     # Used as a search term, it finds nothing and changes nothing.
     assert_one_line_error(runner("show", DROP), "no sandbox with id")
-    found = runner("report", "audit", "--actor", DROP, user="admin@example.com", check=True).stdout
-    assert "│ events │ 0 │" in found
+    found = runner("report", "audit", "--actor", DROP, "-o", "json", user="admin@example.com", check=True).stdout
+    assert json.loads(found)["totals"] == {"events": 0}
     assert table_counts(db_url) == before
 
     # The quotes a real address may hold are stored and shown literally.
@@ -172,7 +173,7 @@ def test_html_reports_escape_owner_department_actor_and_reason(runner, db_url, t
     runner("admin", "deny", pending["id"], "--reason", "<script>alert('reason')</script>",
            user="admin@example.com", check=True)
     # Anyone can name themselves anything; their refused attempt lands in the audit log.
-    assert runner("show", view["id"], user="<script>alert('actor')</script>@x.com").returncode == 1
+    assert runner("show", view["id"], user="<script>alert('actor')</script>@x.com").returncode == 2
     # And a row written by other means (an old version, a hand edit) carries markup too.
     engine = create_engine(db_url)
     with engine.begin() as conn:

@@ -48,11 +48,11 @@ def database(db_url):
 def assert_refused(cli: Sandbox, database: Database, args: list[str], *, user: str, attempted: str,
                    sandbox_id: str | None, hidden: bool = False):
     """Exit 3, one line; exactly one new row anywhere: the denied_access event. `hidden`:
-    the caller may not even see the sandbox, so it is "not found" (exit 1), ids unprobed."""
+    the caller may not even see the sandbox, so it is "not found" (exit 2), ids unprobed."""
     before = database.counts()
     result = cli(*args, user=user)
     assert_one_line_error(result, "no sandbox with id" if hidden else "only")
-    assert result.returncode == (1 if hidden else 3), (args, user, result.stderr)
+    assert result.returncode == (2 if hidden else 3), (args, user, result.stderr)
     after = database.counts()
     assert after == {**before, "event": before["event"] + 1}, (args, user)
     event = database.last_event()

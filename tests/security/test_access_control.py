@@ -1,7 +1,7 @@
 """Who may do what: credentials for the owner, members and admins; extend and destroy for
 the owner and admins; approve, deny, retry, bootstrap, rotate-key and reports for admins.
 Every refusal is one line with exit code 3 (or, to a stranger who may not see the
-sandbox, "not found" with exit 1), changes nothing, and is itself audited."""
+sandbox, "not found" with exit 2), changes nothing, and is itself audited."""
 
 import pytest
 
@@ -25,7 +25,7 @@ def test_credentials_only_for_the_owner_a_member_or_an_admin(cloud_cli, database
                    attempted="see", sandbox_id=team, hidden=True)
     # A member reads their own, not another member's; an admin may read anyone's.
     assert_refused(cloud_cli, database, ["credentials", team, "--member", ALICE], user=BOB,
-                   attempted="read another member's credentials of", sandbox_id=team)
+                   attempted="read another member's credentials", sandbox_id=team)
     assert cloud_cli.json("credentials", team, "--member", BOB, user=ADMIN)["member"] == BOB
 
 

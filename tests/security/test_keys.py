@@ -49,7 +49,7 @@ def test_a_wrong_key_gives_one_clear_line_never_garbage(cloud_cli, active):
     other = config_with_key(cloud_cli.config, "other.toml", generate_key())
     result = other("credentials", sandbox_id)
     assert_one_line_error(result, "cannot decrypt a stored secret", "SANDBOX_SECRET_KEY")
-    assert result.stdout == "" and result.returncode == 1
+    assert result.stdout == "" and result.returncode == 2
     assert creds["password"] not in result.stderr
 
     not_a_key = config_with_key(cloud_cli.config, "bad.toml", "not-a-fernet-key")

@@ -75,13 +75,14 @@ def test_remote_cli_end_to_end(api_server, db_url, tmp_path):
     assert alice.json("extend", view["id"], "--by", "1h")["extension_count"] == 1
     # The client's own config changed nothing: the server's templates, no admin rights.
     assert alice.json("templates", "show", "gcp-individual")["description"]
+    assert alice.json("templates", "list") == local_json("templates", "list")  # with their limits
     refused = alice("report", "usage", check=False)
     assert refused.returncode == 3 and refused.stderr.startswith("error: only managers and admins see reports")
     assert alice("daemon", "--once", check=False).returncode == 2  # an operator command, not here
 
     assert alice.json("destroy", view["id"], "--yes")["state"] == "deleted"
     missing = alice("show", "ffffffff", check=False)
-    assert missing.returncode == 1 and missing.stderr.strip() == "error: no sandbox with id 'ffffffff'; see: sandbox list --all"
+    assert missing.returncode == 2 and missing.stderr.strip() == "error: no sandbox with id 'ffffffff'; see: sandbox list --all"
 
     token = alice.json("token", "create", "ci", "--scope", "read")["token"]
     with_token = alice("list", "-o", "json", SANDBOX_TOKEN=token, SANDBOX_CONFIG_HOME=str(tmp_path / "empty"))
@@ -95,6 +96,8 @@ def test_admin_reads_reports_remotely(api_server, tmp_path):
     admin("login")
     usage = json.loads(admin("report", "usage", "--format", "json").stdout)
     assert "by_group" in usage
+    piped = admin("report", "usage").stdout.splitlines()  # the table piped: tab-separated, as in local mode
+    assert piped[0].split("\t")[:3] == ["section", "group", "requests"]
     admin("report", "cost", "--format", "html", "--out", str(tmp_path / "cost.html"))
     assert (tmp_path / "cost.html").read_text().lstrip().lower().startswith("<!doctype html")
 
@@ -110,4 +113,31 @@ def test_remote_mode_imports_no_database_or_cloud_library(api_server, tmp_path):
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=tmp_path, timeout=60,
                           env={"PATH": os.environ["PATH"], "HOME": str(tmp_path), "SANDBOX_SERVER": api_server.url,
                                "SANDBOX_TOKEN": token})
-    assert "(none)" in done.stdout and "HEAVY []" in done.stdout, done.stdout + done.stderr
+    assert done.stdout.startswith("id\tname\t") and "HEAVY []" in done.stdout, done.stdout + done.stderr
+
+
+def test_a_failed_remote_wait_ends_in_the_line_local_mode_gives_and_the_sandbox_can_be_cancelled(
+        api_server, gcp_url, tmp_path):
+    import urllib.request
+
+    home = tmp_path / "alice"
+    home.mkdir()
+    alice = RemoteCli(api_server, home, "alice")
+    alice("login")
+    # The project is made, then enabling its services fails.
+    fault = {"method": "POST", "path_regex": r"services:batchEnable$", "status": 503, "status_name": "UNAVAILABLE",
+             "count": 1000}
+    urllib.request.urlopen(urllib.request.Request(gcp_url + "/emulator/faults", data=json.dumps(fault).encode(),
+                                                  method="POST", headers={"Content-Type": "application/json"}))
+
+    failed = alice("request", "gcp-individual", "--wait", check=False)
+
+    assert failed.returncode == 1
+    [sandbox] = alice.json("list")
+    last = failed.stderr.splitlines()[-1]  # before it, at most the step lines of the wait
+    assert last.startswith(f"error: provisioning sandbox {sandbox['id']} failed: GCP ")
+    assert last.endswith(f"; {alice.json('show', sandbox['id'])['next_attempt']}")
+    assert "attempt 1 of 5 failed; the daemon retries at " in last
+    urllib.request.urlopen(urllib.request.Request(gcp_url + "/emulator/faults", method="DELETE"))
+    assert alice.json("destroy", sandbox["id"], "--yes")["state"] == "deleted"
+    assert alice.json("whoami")["quota"]["used"] == 0

@@ -59,3 +59,19 @@ def test_a_failed_teardown_stays_deleting_and_is_retried_without_stopping_the_ot
     assert notice_kinds(app, stuck) == {"ready": 1, "frozen": 1, "deleted": 1}
     actions = [e.action for e in sorted(rows(app, Event, Event.sandbox_id == stuck), key=lambda e: e.id)]
     assert actions[-3:] == ["grace_ended", "destroy_retry", "deleted"]
+
+
+def test_a_warning_states_the_time_really_left_not_the_lead_that_triggered_it(bootstrapped, clock):
+    from sandbox.models import Notification
+
+    app = bootstrapped
+    sandbox_id = request_sandbox(app, ALICE, "gcp-individual", ttl="2h")["id"]
+    run(app, "provision")
+    clock.advance(timedelta(hours=1, minutes=59, seconds=20))  # first seen 40 s before expiry
+
+    run(app, "expiry")
+
+    (notice,) = rows(app, Notification, Notification.kind == "expiry_warning")
+    assert notice.subject == f"Sandbox alice-{sandbox_id} expires in 40s"
+    (event,) = rows(app, Event, Event.action == "expiry_warning")
+    assert (event.detail["lead"], event.detail["left"]) == ("1d", "40s")

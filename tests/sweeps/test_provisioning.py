@@ -48,7 +48,8 @@ def test_retryable_errors_back_off_then_fail_and_admin_retry_requeues(make_app, 
 
     result = run(app, "provision")
     assert (result.due, result.done, result.failed) == (1, 0, 1)
-    assert "will be retried" in result.errors[0]
+    assert f"attempt 1 of 3 failed; the daemon retries at {clock.now() + timedelta(minutes=1):%H:%M}Z" \
+        in result.errors[0]
     sandbox = load(app, sandbox_id)
     assert (sandbox.state, sandbox.attempts) == ("provisioning", 1)
     assert sandbox.next_attempt_at == clock.now() + timedelta(minutes=1)

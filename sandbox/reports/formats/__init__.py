@@ -15,4 +15,5 @@ def render(report: Report, fmt: str, overview: dict[str, Any] | None = None) -> 
         return render_html(report, overview or {})
     from sandbox.reports.formats import text
 
-    return {"table": text.render_table, "csv": text.render_csv, "json": text.render_json}[fmt](report)
+    return {"table": text.render_table, "csv": text.render_csv, "json": text.render_json,
+            "tsv": text.render_tsv}[fmt](report)

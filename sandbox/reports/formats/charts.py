@@ -51,6 +51,8 @@ def spend_by_group(rows: list[dict], group_by: str, chart_id: str = "spend-by-gr
         ax.bar_label(bars, labels=[f"{a:,.2f}" for a in amounts], padding=3, fontsize=8)
         ax.set_xlabel("USD in the period")
         ax.margins(x=0.15)
+        # Spend is never negative; with none at all matplotlib would centre a −0.06…0.06 axis on 0.
+        ax.set_xlim(left=0, right=None if any(amounts) else 1)
         if len(rows) > len(shown):
             ax.set_title(f"top {len(shown)} of {len(rows)} by {group_by}", fontsize=9, loc="left")
     else:

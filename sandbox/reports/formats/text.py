@@ -1,4 +1,5 @@
-"""Plain-text formats: a table for people, CSV for spreadsheets, JSON for scripts."""
+"""Plain-text formats: a table for people, CSV for spreadsheets, JSON for scripts, and
+tab-separated lines for a table piped to another command."""
 
 from __future__ import annotations
 
@@ -43,14 +44,35 @@ def render_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def csv_cell(value: Any) -> str:
+def render_tsv(report: Report) -> str:
+    """The table piped: the CSV's header and rows as tab-separated lines, as every read
+    command pipes its table (cut -f, awk -F'\t'). A tab or line break inside a value is
+    escaped, so each line keeps its fields; no formula guard, this is not for spreadsheets."""
+    columns: list[str] = []
+    for section in report.sections:
+        columns += [c for c in section.columns if c not in columns]
+    lines = ["\t".join(["section", *columns])]
+    for section in report.sections:
+        lines += ["\t".join([section.name, *(tsv_cell(row.get(c)) for c in columns)]) for row in section.rows]
+    return "\n".join(lines) + "\n"
+
+
+def _cell_text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        value = json.dumps(value, sort_keys=True, ensure_ascii=False) if value else ""
-    text = str(value)
+        return json.dumps(value, sort_keys=True, ensure_ascii=False) if value else ""
+    return str(value)
+
+
+def tsv_cell(value: Any) -> str:
+    return " ".join(_cell_text(value).replace("\t", "\\t").splitlines())
+
+
+def csv_cell(value: Any) -> str:
+    text = _cell_text(value)
     # A spreadsheet would run "=..." from a tag value or a name as a formula.
     if isinstance(value, str) and text.startswith(_FORMULA_START):
         return "'" + text
