@@ -131,6 +131,42 @@ def test_extend_with_a_wrong_secrets_key_changes_nothing_in_the_cloud(make_app, 
     assert parent_path(aws, frozen.cloud_id) == "/sandbox/active/engineering"
 
 
+def test_expiry_freezes_out_a_renamed_user_and_one_the_sandbox_user_made(make_app, clock, aws):
+    from sandbox.models import Credential
+
+    app = make_app()
+    sandbox_id = request_sandbox(app, ALICE, "aws-individual")["id"]
+    run(app, "provision")
+    account_id = load(app, sandbox_id).cloud_id
+    secrets = {c.name: app.vault.decrypt(c.ciphertext)
+               for c in rows(app, Credential, Credential.sandbox_id == sandbox_id, Credential.member_email == ALICE.email)}
+    mine = aws.client("iam", aws_access_key_id=secrets["access_key_id"],
+                      aws_secret_access_key=secrets["secret_access_key"])  # Alice, with her own key
+    mine.update_user(UserName=ALICE.email, NewUserName="alice-renamed")
+    mine.create_user(UserName="backdoor")
+    mine.create_access_key(UserName="backdoor")
+    mine.create_login_profile(UserName="backdoor", Password="Backdoor-Passw0rd!")
+
+    clock.advance(timedelta(days=8))
+    run(app, "expiry")
+
+    assert load(app, sandbox_id).state == "frozen"
+    assert parent_path(aws, account_id) == "/sandbox/frozen"
+    frozen_ou = aws.ou_id("/sandbox/frozen")
+    attached = aws.org.list_policies_for_target(TargetId=frozen_ou, Filter="SERVICE_CONTROL_POLICY")["Policies"]
+    [deny_all] = [p for p in attached if p["Name"] == "sandbox-cloud-frozen"]
+    [statement] = json.loads(aws.org.describe_policy(PolicyId=deny_all["Id"])["Policy"]["Content"])["Statement"]
+    assert (statement["Effect"], statement["Action"]) == ("Deny", "*")
+    iam = aws.member_iam(account_id)
+    for user in ("alice-renamed", "backdoor"):
+        keys = iam.list_access_keys(UserName=user)["AccessKeyMetadata"]
+        assert keys and all(k["Status"] == "Inactive" for k in keys), user
+        with pytest.raises(iam.exceptions.NoSuchEntityException):
+            iam.get_login_profile(UserName=user)
+    (freeze,) = rows(app, Event, Event.sandbox_id == sandbox_id, Event.action == "freeze")
+    assert {"alice-renamed", "backdoor"} <= set(freeze.detail["revoked_users"])
+
+
 def test_a_deleted_access_role_is_a_tampering_finding_and_the_sandbox_still_ends(make_app, clock, aws):
     app = make_app()
     sandbox_id = request_sandbox(app, ALICE, "aws-individual")["id"]
