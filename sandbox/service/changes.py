@@ -38,6 +38,11 @@ def _placement(sandbox: Sandbox) -> Placement | None:
     return Placement(cloud_id, sandbox.location) if cloud_id else None
 
 
+def _asked_cloud(sandbox: Sandbox) -> bool:
+    """Did a provision step run (so the cloud may hold something without its id)?"""
+    return any(value for key, value in sandbox.progress.items() if not key.startswith("_"))
+
+
 def _live_placement(sandbox: Sandbox) -> Placement:
     """Of an active or frozen sandbox: provisioned, so it has one."""
     placement = _placement(sandbox)
@@ -184,7 +189,7 @@ def destroy_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str,
     with app.session() as session:
         sandbox = find_sandbox(session, sandbox_ref, identity, now=now)
         require(session, identity, sandbox, "destroy", now=now)
-        if sandbox.state == FAILED and _placement(sandbox) is None:
+        if sandbox.state == FAILED and _placement(sandbox) is None and not _asked_cloud(sandbox):
             transition(session, sandbox, DELETED, actor=identity.email, action="withdraw", at=now,
                        deleted_at=now)
             return sandbox_view(sandbox)
@@ -255,7 +260,7 @@ def _cancel_now(app: App, identity: Identity, sandbox_id: str, lease: Lease | No
                     "note": "a worker is provisioning it this moment: it stops before its next step and tears "
                             "down what it made (or the daemon does, should that worker have died)"}
         placement = _placement(sandbox)
-        if placement is None and not any(v for k, v in sandbox.progress.items() if not k.startswith("_")):
+        if placement is None and not _asked_cloud(sandbox):
             transition(session, sandbox, DELETED, actor=identity.email, action="cancel", at=now, detail=detail,
                        **done)
             return sandbox_view(sandbox)
@@ -281,6 +286,10 @@ def finish_destroy(app: App, sandbox_id: str, *, actor: str, lease: Lease | None
         if sandbox.state != DELETING:
             raise IllegalTransitionError(f"sandbox {sandbox_id} is {sandbox.state}, not deleting")
         placement = _placement(sandbox)
+        if placement is None and _asked_cloud(sandbox):
+            # Asked for, its id never learnt (a CreateAccount whose polling gave up): the
+            # provider finds what it made by the sandbox's deterministic name or e-mail.
+            placement = Placement("", sandbox.location)
         detail: dict[str, Any] = {}
         try:
             if placement is not None:

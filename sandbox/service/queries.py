@@ -112,7 +112,8 @@ def show_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, An
     now = app.now()
     with app.session() as session:
         sandbox = find_sandbox(session, sandbox_ref, identity, now=now)
-        members = session.exec(select(Member).where(Member.sandbox_id == sandbox.id)).all()
+        members = session.exec(select(Member).where(Member.sandbox_id == sandbox.id)
+                               .order_by(col(Member.role).desc(), col(Member.email))).all()
         view = sandbox_view(sandbox, list(members))
         if sandbox.state == FROZEN:
             view = _after(view, "location", frozen_facts(session, sandbox))

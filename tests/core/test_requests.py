@@ -135,20 +135,53 @@ def test_others_cannot_see_or_destroy(db_app):
     assert len(list_sandboxes(db_app, ADMIN, everything=True)) == 1
 
 
-def test_unknown_and_ambiguous_ids(db_app):
-    from sandbox.errors import AmbiguousIdError, NotFoundError
+def chosen_ids(monkeypatch, *ids: str) -> None:
+    """Sandbox ids drawn in this order instead of at random (secrets.token_hex cannot be seeded)."""
+    import sandbox.service.requests
 
-    with pytest.raises(NotFoundError):
+    drawn = iter(ids)
+    monkeypatch.setattr(sandbox.service.requests, "new_sandbox_id", lambda: next(drawn))
+
+
+def test_unknown_and_ambiguous_ids(db_app, monkeypatch):
+    from sandbox.errors import NotFoundError
+
+    # Two ids share the prefix "abc0"; the third only "ab". The second draw collides with
+    # the first and is drawn again, as a random collision would be.
+    chosen_ids(monkeypatch, "abc00001", "abc00001", "abc00002", "abd00003")
+    ids = [request_sandbox(db_app, who, "gcp-individual")["id"] for who in (ALICE, BOB, ALICE)]
+    assert ids == ["abc00001", "abc00002", "abd00003"]
+    assert [s.name for s in rows(db_app, Sandbox) if s.id == "abc00002"] == ["bob-abc00002"]
+
+    with pytest.raises(NotFoundError, match="no sandbox with id 'ffffffff'"):
         show_sandbox(db_app, ALICE, "ffffffff")
-    ids = [request_sandbox(db_app, ADMIN, "gcp-individual")["id"] for _ in range(3)]
-    # with three random ids, the empty-ish prefix "" is refused and a 0-length match impossible
-    with pytest.raises(UsageError):
+    with pytest.raises(UsageError, match="give a sandbox id"):
         show_sandbox(db_app, ADMIN, "  ")
-    common = {i[0] for i in ids}
-    if len(common) == 1:
-        with pytest.raises(AmbiguousIdError):
-            show_sandbox(db_app, ADMIN, ids[0][0])
-    assert show_sandbox(db_app, ADMIN, ids[0])["id"] == ids[0]
+    for prefix, matching in (("a", ids), ("ab", ids), ("abc", ids[:2]), ("abc0000", ids[:2])):
+        assert ambiguity(db_app, ADMIN, prefix) <= set(matching)
+    assert show_sandbox(db_app, ADMIN, "abc00002")["owner"] == BOB.email
+    assert show_sandbox(db_app, ADMIN, "abd")["id"] == "abd00003"  # a unique prefix is enough
+    assert show_sandbox(db_app, ADMIN, "ABC00001 ")["id"] == "abc00001"  # case and spaces do not matter
+    # Only what the caller may see is searched: to Alice "abc" is hers alone, to Bob his
+    # alone, so an ambiguity cannot reveal that another's id exists.
+    assert show_sandbox(db_app, ALICE, "abc")["id"] == "abc00001"
+    assert show_sandbox(db_app, BOB, "abc")["id"] == "abc00002"
+    assert ambiguity(db_app, ALICE, "ab") == {"abc00001", "abd00003"}
+
+
+def ambiguity(app, identity, prefix: str) -> set[str]:
+    """The two ids an AmbiguousIdError names (which two of more is the database's choice)."""
+    import re
+
+    from sandbox.errors import AmbiguousIdError
+
+    with pytest.raises(AmbiguousIdError) as refused:
+        show_sandbox(app, identity, prefix)
+    shown = re.fullmatch(rf"'{prefix}' matches several sandboxes \(([0-9a-f]{{8}}), ([0-9a-f]{{8}}), \.\.\.\); "
+                         "give more characters of the id", str(refused.value))
+    assert shown, str(refused.value)
+    assert shown[1] != shown[2]
+    return {shown[1], shown[2]}
 
 
 def test_pages_walk_every_visible_sandbox_once_newest_first(db_app, clock):

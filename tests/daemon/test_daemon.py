@@ -4,7 +4,10 @@ leases handed back at the end."""
 from __future__ import annotations
 
 import io
+import os
+import re
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -105,7 +108,10 @@ def test_sigkill_between_create_account_and_the_database_then_restart(
 
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert crashed.state == "provisioning" and crashed.progress.get(crash_after)
-    assert crashed.lease_owner is not None  # the dead worker's lease: nobody may take it yet
+    # The dead worker's lease ("<host>:<its pid>:<token>", for [daemon] lease = 15m): nobody may take it yet.
+    held = re.fullmatch(rf"{re.escape(socket.gethostname()[:48])}:(\d+):[0-9a-f]{{8}}", crashed.lease_owner)
+    assert held and int(held[1]) != os.getpid(), crashed.lease_owner
+    assert now + timedelta(minutes=15) <= crashed.lease_until <= datetime.now(timezone.utc) + timedelta(minutes=15)
     assert (too_soon, after_lease) == (0, 0)
     assert out.getvalue().splitlines() == ["provision: 0/0 done", "provision: 1/1 done"]
     assert final.state == "active" and final.lease_owner is None

@@ -132,7 +132,8 @@ def test_server_down_is_retried_with_backoff_then_delivered_once(backend, make_a
     assert after_second.next_attempt_at == after_first.created_at + timedelta(minutes=1 + 2)  # doubled
     assert received == 1
     final = rows(app)[0]
-    assert final.delivered_at is not None and final.attempts == 3 and final.failed_at is None
+    # Delivered by the third pass, a day before the fourth found nothing due.
+    assert final.delivered_at == clock.now() - timedelta(days=1) and final.attempts == 3 and final.failed_at is None
     assert "SECRETTOKEN" not in caplog.text and "SECRETTOKEN" not in (after_second.last_error or "")
 
 
@@ -148,7 +149,8 @@ def test_gives_up_after_max_attempts(make_app, webhook, clock):
 
     assert [r.failed for r in results] == [1, 1, 0, 0]
     [row] = rows(app)
-    assert row.attempts == 2 and row.failed_at is not None and row.delivered_at is None
+    # Given up at the second pass (7 hours in); two more passes and 21 hours have gone by since.
+    assert row.attempts == 2 and row.failed_at == clock.now() - timedelta(hours=21) and row.delivered_at is None
     assert row.last_error == "webhook answered HTTP 500"
 
 
@@ -169,7 +171,7 @@ def test_stop_hands_unsent_rows_back(make_app, webhook):
     assert len(webhook.requests) == 3 and len(set(webhook.texts())) == 3
 
 
-def test_two_replicas_never_send_one_twice(make_app, webhook):
+def test_two_replicas_never_send_one_twice(make_app, webhook, clock):
     """Two daemons (own engines, own worker ids) drain one outbox at the same time."""
     notify = {"backend": "webhook", "webhook_url": webhook.url()}
     replicas = [make_app(notify=notify, worker_id=f"replica-{n}") for n in range(2)]
@@ -194,4 +196,4 @@ def test_two_replicas_never_send_one_twice(make_app, webhook):
     texts = webhook.texts()
     assert len(texts) == count and len(set(texts)) == count
     assert sum(r.done for r in results) == count and sum(r.failed for r in results) == 0
-    assert all(r.delivered_at is not None and r.attempts == 1 for r in rows(replicas[0]))
+    assert {(r.delivered_at, r.attempts) for r in rows(replicas[0])} == {(clock.now(), 1)}

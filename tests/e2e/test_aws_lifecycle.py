@@ -68,7 +68,7 @@ def test_extend_then_destroy_closes_account_and_keeps_history(bootstrapped, aws_
                        "deleted"]
     with Session(app.engine) as session:
         assert session.exec(select(Credential)).all() == []
-        assert session.get(Sandbox, view["id"]).deleted_at is not None
+        assert session.get(Sandbox, view["id"]).deleted_at == clock.now()
 
 
 def test_group_sandbox_gives_every_member_a_user(bootstrapped, aws_url):

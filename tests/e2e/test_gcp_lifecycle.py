@@ -34,7 +34,7 @@ def test_request_creates_project_in_department_folder(bootstrapped, gcp_emulator
     creds = get_credentials(bootstrapped, ALICE, view["id"])
     assert creds["project_id"] == view["cloud_id"] and creds["roles"] == ["roles/owner"]
     assert view["cloud_id"] in creds["console_url"]
-    assert dump is not None
+    assert list(dump.projects) == [view["cloud_id"]]  # that project and no other
 
 
 def test_group_project_grants_members_and_destroy_leaves_delete_requested(bootstrapped, gcp_emulator):

@@ -72,7 +72,7 @@ def test_aws_provisioning_killed_after_each_step_resumes_to_one_whole_account(st
 
     iam = checks.member_iam(aws_url, final.cloud_id)
     assert [u["UserName"] for u in iam.list_users()["Users"]] == [ALICE.email]
-    assert checks.login_profile(iam, ALICE.email) is not None
+    assert checks.login_profile(iam, ALICE.email)["UserName"] == ALICE.email
     policies = iam.list_attached_user_policies(UserName=ALICE.email)["AttachedPolicies"]
     assert [p["PolicyName"] for p in policies] == ["AdministratorAccess"]
     # No secret lost or doubled: one row each, and the key we hold is the user's only key.

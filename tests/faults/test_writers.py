@@ -136,5 +136,5 @@ def test_concurrent_extend_freeze_destroy_of_one_sandbox_end_in_one_consistent_s
         assert checks.login_profile(iam, ALICE.email) is None
     else:
         assert checks.ou_path(aws_url, account) == "/sandbox/active/engineering"
-        assert checks.login_profile(iam, ALICE.email) is not None
+        assert checks.login_profile(iam, ALICE.email)["UserName"] == ALICE.email
     print(order, list(zip(operations, [o if o == "ok" else type(o).__name__ for o in outcomes])), story)

@@ -5,9 +5,10 @@ written."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import json
 import os
+import re
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -78,12 +79,34 @@ def check_outcome(result, args=()) -> None:
     assert result.exception is None or isinstance(result.exception, SystemExit), \
         f"{context}\n{result.exception!r}"
     assert "Traceback" not in result.output, context
-    if result.returncode == 0 or is_help_page(result):
+    if is_help_page(result):
+        return
+    if result.returncode == 0:
+        check_success(result, args, context)
         return
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1, context
     assert not lines[0].startswith("internal error"), context
     assert result.returncode in (1, 2, 3), context
+
+
+def check_success(result, args, context: str) -> None:
+    """What every success shows: no error line on stderr; a help page only when asked for
+    one; output that looks like JSON is JSON; a report written to --out exists; anything
+    else prints what it did."""
+    assert not [line for line in result.stderr.splitlines() if line.startswith(("error", "internal error"))], context
+    if result.stdout.startswith("Usage:"):
+        assert {"--help", "-h"} & set(args), context
+        return
+    if re.fullmatch(r"\S+, version \d+\.\d+\.\d+\S*\n", result.stdout):
+        assert "--version" in args, context
+        return
+    if result.stdout.lstrip().startswith(("{", "[")):
+        json.loads(result.stdout)
+    written = re.findall(r"^wrote (.+)$", result.stderr, re.M)
+    for path in written:
+        assert Path(path).is_file(), context
+    assert written or result.stdout.strip(), f"a success that printed nothing\n{context}"
 
 
 @pytest.fixture

@@ -2,6 +2,7 @@
 line; a template it accepts can then be shown and requested without an internal error."""
 
 import json
+import tomllib
 
 from hypothesis import given
 from hypothesis import strategies as st
@@ -82,11 +83,23 @@ def _validate_then_use(template_runner, name: str, text: str):
     if result.returncode != 0:
         assert str(path) in result.stderr  # the refusal names the file
         return
-    cli.attempt("templates", "show", name)
-    cli.attempt("templates", "list")
+    # Accepted: it is TOML, and what validate, show and list say of it is what it holds.
+    data = tomllib.loads(text)
+    provider, kind = data["provider"], data.get("kind", "individual")
+    assert result.stdout == f"ok: {path} ({provider}, {kind})\n"
+    shown = cli.attempt("templates", "show", name)
+    assert shown.returncode == 0, shown.stderr
+    fields = dict(line.split("\t", 1) for line in shown.stdout.splitlines())
+    assert (fields["name"], fields["provider"], fields["kind"], fields["path"]) == (name, provider, kind, str(path))
+    listed = cli.attempt("templates", "list")
+    assert listed.returncode == 0, listed.stderr
+    assert [line.split("\t")[:3] for line in listed.stdout.splitlines()].count([name, provider, kind]) == 1
     requested = cli.attempt("request", name, "-o", "json")
     if requested.returncode == 0:
-        cli("destroy", json.loads(requested.stdout)["id"], "--yes", check=True)
+        view = json.loads(requested.stdout)
+        assert (view["template"], view["provider"], view["state"], view["owner"]) == (
+            name, provider, "requested", "alice@example.com")
+        cli("destroy", view["id"], "--yes", check=True)
 
 
 @fuzz(100)
@@ -107,4 +120,6 @@ def test_a_template_that_is_not_text_fails_in_one_line(template_runner, data):
     cli, folder = template_runner
     path = folder / "binary.toml"
     path.write_bytes(data)
-    cli.attempt("templates", "validate", str(path))
+    result = cli.attempt("templates", "validate", str(path))
+    # At most 60 random bytes never spell a provider: refused, naming the file.
+    assert result.returncode == 2 and str(path) in result.stderr, result.stderr

@@ -13,7 +13,6 @@ import pytest
 from sandbox.errors import NotFoundError
 from sandbox.reports import KINDS, run_report
 from tests.conftest import ADMIN
-from tests.reports.conftest import ORPHAN_ID
 
 # A reference the browser would load: src/href/url()/@import to another origin or file.
 REMOTE = re.compile(r"""(?:\bsrc\s*=|\bhref\s*=|url\(|@import)\s*["']?\s*(?!#|data:)[a-z]*:?//""", re.I)
@@ -132,10 +131,10 @@ def test_compliance_lists_every_kind_of_problem(scenario):
     ids = scenario.ids
     data = report(scenario, "compliance")
     got = [(r["category"], r["status"], r["sandbox_id"], r["cloud_id"]) for r in data["findings"]]
-    a1_cloud = next(cid for cid, r in scenario.aws.resources.items() if r["sandbox_id"] == ids["A1"])
+    clouds = scenario.cloud_ids
     assert got == [
-        ("drift", "repaired", ids["A1"], a1_cloud),
-        ("orphan", "open", None, ORPHAN_ID),
+        ("drift", "repaired", ids["A1"], clouds["A1"]),
+        ("orphan", "open", None, clouds["orphan"]),
         ("unknown_spend", "open", ids["A3"], f"alice-{ids['A3']}"),
         ("past_expiry", "open", ids["A3"], f"alice-{ids['A3']}"),
         ("failed", "open", ids["C2"], None),
@@ -144,7 +143,8 @@ def test_compliance_lists_every_kind_of_problem(scenario):
     assert drift["detail"]["before"] == {"cost-center": "marketing"} and drift["resolved_at"] == "2026-01-03T09:00:00Z"
     assert orphan["detail"]["name"] == "made-by-hand" and orphan["first_seen"] == "2026-01-01T09:00:00Z"
     assert overdue["detail"]["overdue_hours"] == 51.0 and overdue["owner"] == "alice@example.com"
-    assert failed["last_seen"] == "2026-01-01T09:00:00Z" and "no capacity" in failed["detail"]["last_error"]
+    assert failed["last_seen"] == "2026-01-01T09:00:00Z"
+    assert "GCP folder sandbox/active/research does not exist" in failed["detail"]["last_error"]
     assert data["totals"] == {"open_tampering": 0, "open_guardrail": 0, "open_unreachable": 0, "open_drift": 0, "open_orphan": 1, "open_unknown_spend": 1, "past_expiry": 1,
                               "past_grace": 0, "failed": 1, "tags_repaired_events": 1, "provision_failed_events": 1}
     # A period before the repair: the drift (resolved on 01-03) is not in it; open findings always are.

@@ -17,7 +17,7 @@ from sandbox.errors import NotFoundError, PermissionDeniedError
 from sandbox.models import Event, Sandbox
 from sandbox.reports import KINDS, build_report, render_report, run_report
 from tests.conftest import ADMIN, ALICE
-from tests.reports.conftest import CAROL, ORPHAN_ID
+from tests.reports.conftest import CAROL
 
 ENG_MANAGER = Identity(email="erin@example.com", department="engineering", manages=frozenset({"engineering"}))
 RESEARCH_MANAGER = Identity(email="rita@example.com", department="research", manages=frozenset({"research"}))
@@ -177,7 +177,7 @@ def test_html_overview(scenario, kind):
     page = render_report(scenario.app, ENG_MANAGER, kind, fmt="html")
     assert "only departments engineering" in page
     # Nothing of research's, the chart labels (SVG comments) included; the orphan sits in research's OU.
-    hidden = ("research", CAROL.email, ORPHAN_ID, *(ids[name] for name in RESEARCH))
+    hidden = ("research", CAROL.email, scenario.cloud_ids["orphan"], *(ids[name] for name in RESEARCH))
     assert [text for text in hidden if text in page] == []
 
     _report, everything, _params = build_report(scenario.app, ADMIN, kind, fmt="html", inline=True)

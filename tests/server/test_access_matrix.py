@@ -139,4 +139,8 @@ def test_a_read_only_token_reads_but_never_writes(world):
     event = last_event(server.app)
     assert (event.actor, event.action) == ("alice@example.com", "denied_access")
     listed = {t["name"]: t for t in alice.get("/api/v1/tokens").json()}
-    assert listed["ci"]["last_used_at"] is not None and "token" not in listed["ci"]
+    # Stamped when the reader used it: after it was made, not later than now (the server's real clock).
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    assert listed["ci"]["created_at"] <= listed["ci"]["last_used_at"] <= now and "token" not in listed["ci"]

@@ -194,7 +194,7 @@ def test_a_deleted_access_role_is_a_tampering_finding_and_the_sandbox_still_ends
     assert [row["category"] for row in report["findings"]].count("tampering") == 1
 
 
-def test_the_tags_job_finds_a_detached_guardrail_and_bootstrap_puts_it_back(make_app, aws):
+def test_the_tags_job_finds_a_detached_guardrail_and_bootstrap_puts_it_back(make_app, aws, clock):
     from sandbox.service import bootstrap
 
     app = make_app()
@@ -210,7 +210,7 @@ def test_the_tags_job_finds_a_detached_guardrail_and_bootstrap_puts_it_back(make
     bootstrap(app, ADMIN)
     run(app, "tags")
     (finding,) = rows(app, Finding, Finding.kind == "guardrail")
-    assert finding.resolved_at is not None
+    assert (finding.cloud_id, finding.resolved_at) == ("/sandbox/frozen", clock.now())
 
 
 def _report(app, kind: str) -> str:

@@ -6,7 +6,7 @@ from tests.conftest import ALICE
 from tests.sweeps.conftest import rows, run
 
 
-def test_drift_is_repaired_and_orphans_are_recorded_but_left_alone(bootstrapped, aws, gcp):
+def test_drift_is_repaired_and_orphans_are_recorded_but_left_alone(bootstrapped, aws, gcp, clock):
     app = bootstrapped
     ids = [request_sandbox(app, ALICE, f"{p}-individual")["id"] for p in ("aws", "gcp")]
     run(app, "provision")
@@ -53,4 +53,4 @@ def test_drift_is_repaired_and_orphans_are_recorded_but_left_alone(bootstrapped,
     again = run(app, "tags")
     assert again.ok and len(rows(app, Event, Event.action == "tags_repaired")) == 2
     orphans = {f.cloud_id: f for f in rows(app, Finding, Finding.kind == "orphan")}
-    assert orphans[stray].resolved_at is not None and orphans["by-hand-project"].resolved_at is None
+    assert orphans[stray].resolved_at == clock.now() and orphans["by-hand-project"].resolved_at is None
