@@ -185,11 +185,13 @@ TEMPLATE_OF = {"aws": "aws-individual", "gcp": "gcp-individual"}
 
 
 def seed_sandboxes(engine: Any, settings: Any, seeds: list[Seed], *, chunk: int = 5000,
-                   rng: random.Random | None = None) -> list[str]:
+                   rng: random.Random | None = None, taken: set[str] | None = None,
+                   analyze: bool = True) -> list[str]:
     """Bulk INSERT (SQLAlchemy core, executemany) sandbox and owner-member rows.
 
     Rows carry what request_sandbox would write (template snapshot, cost tags, location),
-    so a sweep that picks one up can act on it. Returns the new ids in order.
+    so a sweep that picks one up can act on it. Returns the new ids in order; `taken` ids
+    (those already in the table) are avoided. `analyze`: VACUUM ANALYZE afterwards (PostgreSQL).
     """
     from sqlalchemy import insert
 
@@ -202,7 +204,7 @@ def seed_sandboxes(engine: Any, settings: Any, seeds: list[Seed], *, chunk: int 
     templates = {p: find_template(settings.template_dirs(), name) for p, name in TEMPLATE_OF.items()}
     snapshots = {p: t.snapshot().to_json() for p, t in templates.items()}
     locations = {p: department_location(settings, p, "engineering") for p in templates}
-    used: set[str] = set()
+    used: set[str] = taken if taken is not None else set()
     sandbox_rows: list[dict[str, Any]] = []
     member_rows: list[dict[str, Any]] = []
     ids: list[str] = []
@@ -233,7 +235,7 @@ def seed_sandboxes(engine: Any, settings: Any, seeds: list[Seed], *, chunk: int 
             conn.execute(insert(Sandbox.__table__), sandbox_rows[start:start + chunk])
         for start in range(0, len(member_rows), chunk):
             conn.execute(insert(Member.__table__), member_rows[start:start + chunk])
-    if engine.dialect.name == "postgresql":
+    if analyze and engine.dialect.name == "postgresql":
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.exec_driver_sql("VACUUM ANALYZE sandbox")
             conn.exec_driver_sql("VACUUM ANALYZE member")
@@ -280,29 +282,107 @@ def _fake_cloud_id(provider: str, i: int) -> str:
 # ---- counting ----------------------------------------------------------------------------
 
 class StatementCounter:
-    """SQL statements the engine sends (before_cursor_execute; an executemany counts once)."""
+    """SQL statements the engine sends (before_cursor_execute; an executemany counts once).
 
-    def __init__(self, engine: Any):
+    With `timed`, also the seconds each distinct statement text took in total (until
+    after_cursor_execute: the database's work plus the driver's), for finding the one that
+    grows: `slowest()`."""
+
+    def __init__(self, engine: Any, timed: bool = False):
         from sqlalchemy import event
 
         self.engine = engine
+        self.timed = timed
         self.count = 0
         self.kinds: dict[str, int] = {}
+        self.seconds: dict[str, list] = {}
         event.listen(engine, "before_cursor_execute", self._seen)
+        if timed:
+            event.listen(engine, "after_cursor_execute", self._done)
 
-    def _seen(self, _conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+    def _seen(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
         self.count += 1
         kind = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else "?"
         self.kinds[kind] = self.kinds.get(kind, 0) + 1
+        if self.timed:
+            conn.info["bench_started"] = time.perf_counter()
+
+    def _done(self, conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        started = conn.info.pop("bench_started", None)
+        if started is not None:
+            entry = self.seconds.setdefault(" ".join(statement.split()), [0, 0.0])
+            entry[0] += 1
+            entry[1] += time.perf_counter() - started
+
+    @property
+    def total_seconds(self) -> float:
+        return sum(seconds for _count, seconds in self.seconds.values())
+
+    def slowest(self, n: int = 5) -> list[dict[str, Any]]:
+        top = sorted(self.seconds.items(), key=lambda item: -item[1][1])[:n]
+        return [{"sql": sql[:400], "count": count, "seconds": round(seconds, 4)} for sql, (count, seconds) in top]
 
     def reset(self) -> None:
         self.count = 0
         self.kinds = {}
+        self.seconds = {}
 
     def close(self) -> None:
         from sqlalchemy import event
 
         event.remove(self.engine, "before_cursor_execute", self._seen)
+        if self.timed:
+            event.remove(self.engine, "after_cursor_execute", self._done)
+
+
+class BackendCpu:
+    """CPU seconds the PostgreSQL server spent for one database while in the block: its
+    backends (`postgres: ... DBNAME ...` processes on this machine) sampled from /proc every
+    20 ms, so that those a pool opens and closes meanwhile are counted too (up to their last
+    sample). Needs the server on this machine and /proc readable; else `seconds` stays None."""
+
+    def __init__(self, database: str):
+        import threading
+
+        self.database = database
+        self.seconds: float | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._start: dict[int, float] = {}
+        self._last: dict[int, float] = {}
+
+    def _backends(self) -> dict[int, float]:
+        found = {}
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            try:
+                cmdline = Path(f"/proc/{entry.name}/cmdline").read_bytes()
+                if not cmdline.startswith(b"postgres: ") or f" {self.database} ".encode() not in cmdline:
+                    continue
+                # Nanoseconds on the CPU (the first field), finer than /proc/PID/stat's ticks.
+                on_cpu = int(Path(f"/proc/{entry.name}/schedstat").read_text().split()[0])
+            except (OSError, ValueError, IndexError):
+                continue
+            found[int(entry.name)] = on_cpu / 1e9
+        return found
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            self._last.update(self._backends())
+
+    def __enter__(self) -> "BackendCpu":
+        self._start = self._backends()
+        self._last = dict(self._start)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+        self._last.update(self._backends())
+        if self._last:
+            self.seconds = round(sum(v - self._start.get(pid, 0.0) for pid, v in self._last.items()), 3)
 
 
 def chunked(values: list, size: int) -> Iterator[list]:
@@ -334,3 +414,46 @@ def run_quiet(argv: list[str], env: dict[str, str] | None = None, cwd: Path | No
     if process.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {stderr.decode()[-500:]}")
     return seconds, usage.ru_utime + usage.ru_stime
+
+
+def run_in_terminal(argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None,
+                    size: tuple[int, int] = (40, 120)) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds, what it showed) of one fresh process whose stdout is a
+    pseudo-terminal of `size` (rows, columns), as a user's shell gives it: isatty() is
+    true and the width comes from the terminal (TIOCGWINSZ), not from $COLUMNS."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    env = {k: v for k, v in (env or os.environ).items() if k not in ("COLUMNS", "LINES")}
+    env.setdefault("TERM", "xterm-256color")
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", size[0], size[1], 0, 0))
+    started = time.perf_counter()
+    try:
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=follower, stderr=subprocess.PIPE,
+                                   env=env, cwd=cwd)
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: the process closed its end
+                break
+            if not chunk:
+                break
+            shown += chunk
+        stderr = process.stderr.read()
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+    finally:
+        os.close(leader)
+        if follower >= 0:
+            os.close(follower)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {stderr.decode()[-500:]}")
+    return seconds, usage.ru_utime + usage.ru_stime, shown.decode(errors="replace")

@@ -50,11 +50,14 @@ class Sandbox(SQLModel, table=True):
         Index("ix_sandbox_state_expires", "state", "expires_at"),
         Index("ix_sandbox_state_next_attempt", "state", "next_attempt_at"),  # the queues
         Index("ix_sandbox_created_id", "created_at", "id"),  # list pages, newest first
+        # One cloud's sandboxes in a few states (the budgets, tags and reconcile sweeps):
+        # with provider alone, SQLite's planner read half the table (migration 0005).
+        Index("ix_sandbox_provider_state", "provider", "state"),
     )
 
     id: str = Field(primary_key=True, max_length=8)
     name: str = Field(sa_column=Column(String(40), unique=True, nullable=False))
-    provider: str = Field(max_length=16, index=True)
+    provider: str = Field(max_length=16)
     template: str = Field(max_length=64, index=True)
     owner: str = Field(max_length=254)
     owner_subject: str = Field(default="", max_length=300, index=True)  # issuer|sub: the quota's key

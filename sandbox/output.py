@@ -1,11 +1,15 @@
-"""What read commands print: JSON for scripts; for people a table drawn by rich that fits
-the terminal; piped, tab-separated lines under a header line, whole values, as `gh` pipes
-them (grep, cut -f, awk -F'\\t'), with no start-up cost for rich.
+"""What read commands print: JSON for scripts; for people a table that fits the terminal;
+piped, tab-separated lines under a header line, whole values, as `gh` pipes them (grep,
+cut -f, awk -F'\\t').
 
 In a terminal the columns a row is known by (ids, states, times) keep their width, and
 the long free-form ones (names, templates, owners, locations) give way, shortened with an
-ellipsis, so a row stays one line: rich's own column sizing (no_wrap, overflow, min_width)
-does the work. `wide` shows every value in full, however wide that makes the table.
+ellipsis, so a row stays one line: the widest of those loses a cell at a time until the
+row fits (what rich's column sizing did for these tables). `wide` shows every value in
+full, however wide that makes the table. Lists are drawn here, in a few lines of Python:
+rich's import and layout cost `sandbox list` in a terminal more than its query does
+(bench/cli_latency.py). rich still draws the one-record views (`show`), whose long values
+fold onto more lines.
 """
 
 from __future__ import annotations
@@ -43,47 +47,89 @@ def emit(data: Any, output: str, columns: tuple[str, ...] | None = None, *, wide
     if isinstance(data, list) and not data:
         click.echo(empty)
         return
+    if isinstance(data, list):
+        click.echo(terminal_table(data, columns or tuple(data[0]), wide=wide, keep=keep))
+        return
     from rich.console import Console
 
     # Values are data, not markup: a deny reason like "[/x]" crashed rich's markup parser
     # and "[red]" restyled the table; control characters are escaped by _cell.
-    console = Console(markup=False, emoji=False)
-    if isinstance(data, list):
-        table = list_table(data, columns or tuple(data[0]), wide=wide, keep=keep)
-        if wide:
-            console = Console(markup=False, emoji=False, width=max(console.width, natural_width(console, table)))
-        console.print(table, crop=not wide)
-        return
-    console.print(detail_table(data))
+    Console(markup=False, emoji=False).print(detail_table(data))
 
 
-def list_table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, wide: bool = False,
-               keep: tuple[str, ...] = ()):
-    from rich import box
-    from rich.table import Table
-    from rich.text import Text
+GAP = "  "  # between columns
+ELLIPSIS = "…"
+RULE = "─"
 
+
+def terminal_table(rows: list[dict[str, Any]], columns: tuple[str, ...], *, wide: bool = False,
+                   keep: tuple[str, ...] = (), width: int | None = None, bold: bool | None = None) -> str:
+    """Header, rule and one line per row, fitted to `width` (the terminal's) unless `wide`.
+
+    The columns kept whole, and the short ones (values of at most SHORT cells), keep their
+    width; the others give way, the widest first, down to 2 cells (one and "…"). A table
+    that still does not fit is cut at the terminal's edge rather than wrapped."""
+    import shutil
+
+    if width is None:
+        width = shutil.get_terminal_size().columns
+    if bold is None:
+        import os
+
+        bold = not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
     cells = [[_cell(row.get(c)) for c in columns] for row in rows]
-    table = Table(box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False, padding=(0, 1, 0, 0), header_style="bold")
     whole = set(KEEP_WHOLE) | set(keep)
+    widths, floors = [], []
     for index, name in enumerate(columns):
-        if wide or name in whole or name.endswith("_at"):
-            widest = max([len(name), *(len(line[index]) for line in cells)])
-            table.add_column(name, no_wrap=True, min_width=widest)
-        else:
-            # Wrappable to rich (so it is what gives way), yet each cell is one line, cut with "…".
-            # Short values (aws, gcp, group) stay whole; only their header is cut.
-            longest = max(len(line[index]) for line in cells)
-            table.add_column(name, overflow="ellipsis", min_width=longest if longest <= SHORT else None)
-    for line in cells:
-        table.add_row(*(Text(value, no_wrap=True, overflow="ellipsis") for value in line))
-    return table
+        longest = max(_cells(line[index]) for line in cells)
+        widths.append(max(longest, _cells(name)))
+        kept = wide or name in whole or name.endswith("_at")
+        floors.append(widths[-1] if kept else longest if longest <= SHORT else 2)
+    if not wide:
+        excess = sum(widths) + len(GAP) * (len(columns) - 1) - width
+        while excess > 0:
+            shrinkable = [i for i, w in enumerate(widths) if w > floors[i]]
+            if not shrinkable:
+                break
+            widest = max(shrinkable, key=lambda i: widths[i])
+            widths[widest] -= 1
+            excess -= 1
+    lines = [GAP.join(_fit(value, w) for value, w in zip(line, widths)).rstrip() for line in [list(columns), *cells]]
+    lines.insert(1, RULE * (sum(widths) + len(GAP) * (len(columns) - 1)))
+    if not wide:  # cut, not wrapped: a terminal would break the line
+        lines = [_cut(line, width).rstrip() for line in lines]
+    if bold:
+        lines[0] = f"\x1b[1m{lines[0]}\x1b[0m"
+    return "\n".join(lines)
 
 
-def natural_width(console, table) -> int:
-    from rich.measure import Measurement
+def _cells(text: str) -> int:
+    """Terminal cells `text` takes: East Asian wide characters two, combining marks none."""
+    if text.isascii():
+        return len(text)
+    import unicodedata
 
-    return Measurement.get(console, console.options.update_width(1_000_000), table).maximum
+    return sum(0 if unicodedata.combining(ch) else 2 if unicodedata.east_asian_width(ch) in "WF" else 1
+               for ch in text)
+
+
+def _cut(text: str, room: int) -> str:
+    """The longest start of `text` that takes at most `room` cells."""
+    if text.isascii():
+        return text[:room]
+    used = 0
+    for index, ch in enumerate(text):
+        used += _cells(ch)
+        if used > room:
+            return text[:index]
+    return text
+
+
+def _fit(text: str, width: int) -> str:
+    """`text` in exactly `width` cells: shortened with "…", or padded with spaces."""
+    if _cells(text) > width:
+        text = _cut(text, width - 1) + ELLIPSIS
+    return text + " " * (width - _cells(text))
 
 
 def detail_table(data: dict[str, Any]):

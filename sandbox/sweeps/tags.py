@@ -121,8 +121,12 @@ def _record_orphans(app: App, provider_name: str, managed: list[ManagedResource]
         by_name.setdefault(resource.name, []).append(resource.cloud_id)
     with app.session() as session:
         for part in chunks(ids):
-            owned_ids.update(session.execute(select(col(Sandbox.cloud_id)).where(
-                col(Sandbox.provider) == provider_name, col(Sandbox.cloud_id).in_(part))).scalars())
+            # By cloud_id alone, the provider compared here: given `provider = ?` as well,
+            # SQLite's planner (no statistics) chose the provider index over the cloud_id one
+            # and read every sandbox of the cloud ever made (bench/sweep_cost.py).
+            owned_ids.update(cloud_id for cloud_id, provider in session.execute(
+                select(col(Sandbox.cloud_id), col(Sandbox.provider)).where(col(Sandbox.cloud_id).in_(part)))
+                if provider == provider_name)
         # Half-provisioned sandboxes: the step store knows the id before cloud_id is set, and
         # an AWS account created just before a crash carries the sandbox's name.
         for name, progress in session.execute(select(col(Sandbox.name), col(Sandbox.progress)).where(

@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from sqlmodel import Session, select
 
-from sandbox.db import MIGRATIONS_DIR, upgrade
+from sandbox.db import MIGRATIONS_DIR, SCHEMA_REVISION, upgrade
 from sandbox.errors import SchemaOutdatedError, UsageError
 from sandbox.models import Event, Member, Sandbox
 from sandbox.provider import Threshold
@@ -173,7 +173,7 @@ def test_upgrade_reads_a_0002_row_as_its_snapshot_and_downgrade_restores_it(engi
     add_row(engine_at_0002, clock.now(), "0a0a0a0a", budget_usd=Decimal(250), plan=PLAN_0002)
     add_row(engine_at_0002, clock.now(), "0b0b0b0b")  # no snapshot at all
 
-    assert upgrade(engine_at_0002) == ("0002", "0004")
+    assert upgrade(engine_at_0002) == ("0002", SCHEMA_REVISION)
     migrated = load(db_app, "0a0a0a0a")
     assert migrated.snapshot == TemplateSnapshot(
         max_ttl=timedelta(days=14), max_extensions=3, grace_period=timedelta(days=2),
