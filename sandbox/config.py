@@ -74,6 +74,9 @@ class ServerSettings:
     port: int = 8080
     public_url: str = ""  # how browsers reach it (the OIDC redirect URI is built on it)
     workers: int = 1
+    # Requests handled at once per worker process; each database pool keeps this many
+    # connections open, so a busy server does not connect anew for every request.
+    threads: int = 16
     trusted_proxies: list[str] = field(default_factory=lambda: ["127.0.0.1"])
     provision_on_request: bool = True  # start provisioning at once instead of waiting for the daemon
     session_secret: str = ""  # signs browser sessions; env SANDBOX_SESSION_SECRET wins; empty: derived from the secrets key

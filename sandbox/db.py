@@ -68,6 +68,9 @@ def _bound_lock_waits(engine: Engine) -> None:
     def _on_connect(dbapi_connection, _record):
         with dbapi_connection.cursor() as cursor:
             cursor.execute(f"SET lock_timeout = '{LOCK_TIMEOUT}'")
+            # Timestamps then arrive in datetime.timezone.utc, which UTCDateTime and the views
+            # pass through as they are, instead of a server-zone ZoneInfo to convert.
+            cursor.execute("SET TIME ZONE 'UTC'")
         dbapi_connection.commit()  # psycopg opened a transaction; rolled back, the SET would be undone
 
 

@@ -1,5 +1,9 @@
 """JSON routes under /api/v1. Each checks who is calling, then calls one service function;
-the service decides what that caller may do (and audits every refusal)."""
+the service decides what that caller may do (and audits every refusal).
+
+Routes are `async def` and hand the (blocking) service call to a worker thread
+themselves: FastAPI validates a sync route's response in a second worker thread, and
+that extra hop cost more than the work of /me (bench/server_bench.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
+from pydantic_core import to_json
 
 from sandbox import service
 from sandbox.errors import UsageError
@@ -76,34 +81,34 @@ def sign_in_config(request: Request):
 
 
 @router.get("/me", response_model=schemas.MeOut, summary="The signed-in caller")
-def me(request: Request, who: Reader):
+async def me(request: Request, who: Reader):
     app = sandbox_app(request)
-    return {**service.describe_caller(app, who.identity), "via": who.via}
+    return {**await run_in_threadpool(service.describe_caller, app, who.identity), "via": who.via}
 
 
 @router.get("/templates", response_model=list[schemas.TemplateRow], summary="Templates one may request")
-def templates(request: Request, _who: Reader):
-    return service.list_template_rows(sandbox_app(request).settings)
+async def templates(request: Request, _who: Reader):
+    return await run_in_threadpool(service.list_template_rows, sandbox_app(request).settings)
 
 
 @router.get("/templates/{name}", response_model=schemas.TemplateOut, summary="One template in full")
-def template(request: Request, name: str, _who: Reader):
-    return service.show_template(sandbox_app(request).settings, name)
+async def template(request: Request, name: str, _who: Reader):
+    return await run_in_threadpool(service.show_template, sandbox_app(request).settings, name)
 
 
 # ---- sandboxes -------------------------------------------------------------------------
 
 @router.post("/sandboxes", status_code=201, response_model=schemas.SandboxOut, summary="Request a sandbox")
-def create_sandbox(request: Request, body: schemas.SandboxRequest, who: Writer):
+async def create_sandbox(request: Request, body: schemas.SandboxRequest, who: Writer):
     app = sandbox_app(request)
-    view = service.request_sandbox(app, who.identity, body.template, ttl=body.ttl, members=body.members,
+    view = await run_in_threadpool(service.request_sandbox, app, who.identity, body.template, ttl=body.ttl, members=body.members,
                                    name=body.name)
     request.app.state.provisioner.start(view)
     return view
 
 
 @router.get("/sandboxes", response_model=schemas.SandboxPage, summary="Sandboxes the caller may see")
-def sandboxes(request: Request, who: Reader,
+async def sandboxes(request: Request, who: Reader,
               scope: Annotated[str, Query(pattern="^(mine|visible)$",
                                           description="mine: owned or shared; visible: all one may see")] = "visible",
               include_ended: bool = False,
@@ -113,58 +118,62 @@ def sandboxes(request: Request, who: Reader,
               cursor: Annotated[str | None, Query(max_length=500)] = None):
     filters = {"state": state, "owner": owner, "template": template, "provider": provider,
                "department": department}
-    return service.list_sandbox_page(sandbox_app(request), who.identity, mine=scope == "mine",
-                                     include_ended=include_ended, filters=filters, limit=limit, cursor=cursor)
+    page = await run_in_threadpool(service.list_sandbox_page, sandbox_app(request), who.identity, mine=scope == "mine",
+                                   include_ended=include_ended, filters=filters, limit=limit, cursor=cursor)
+    # Sent as built, not validated again against SandboxPage: the rows are sandbox_view's,
+    # whose shape the schemathesis tests hold to the schema, and validating 50 of them was a
+    # fifth of the page's cost (bench/server_bench.py). pydantic-core writes the JSON.
+    return Response(to_json(page), media_type="application/json")
 
 
 @router.get("/sandboxes/{ref}", response_model=schemas.SandboxDetail, summary="One sandbox in full")
-def sandbox(request: Request, ref: str, who: Reader):
-    return service.show_sandbox(sandbox_app(request), who.identity, ref)
+async def sandbox(request: Request, ref: str, who: Reader):
+    return await run_in_threadpool(service.show_sandbox, sandbox_app(request), who.identity, ref)
 
 
 @router.get("/sandboxes/{ref}/events", response_model=list[schemas.EventOut], summary="Its audit trail")
-def sandbox_events(request: Request, ref: str, who: Reader):
-    return service.list_events(sandbox_app(request), who.identity, ref)
+async def sandbox_events(request: Request, ref: str, who: Reader):
+    return await run_in_threadpool(service.list_events, sandbox_app(request), who.identity, ref)
 
 
 @router.get("/sandboxes/{ref}/credentials", response_model=schemas.CredentialsOut,
             summary="How to sign in (audited)")
-def sandbox_credentials(request: Request, ref: str, who: Reader,
+async def sandbox_credentials(request: Request, ref: str, who: Reader,
                         member: Annotated[str | None, Query(max_length=254)] = None):
-    return service.get_credentials(sandbox_app(request), who.identity, ref, member)
+    return await run_in_threadpool(service.get_credentials, sandbox_app(request), who.identity, ref, member)
 
 
 @router.post("/sandboxes/{ref}/extend", response_model=schemas.SandboxOut, summary="Push expiry out")
-def extend(request: Request, ref: str, body: schemas.ExtendRequest, who: Writer):
-    return service.extend_sandbox(sandbox_app(request), who.identity, ref, body.by)
+async def extend(request: Request, ref: str, body: schemas.ExtendRequest, who: Writer):
+    return await run_in_threadpool(service.extend_sandbox, sandbox_app(request), who.identity, ref, body.by)
 
 
 @router.delete("/sandboxes/{ref}", response_model=schemas.SandboxOut, summary="Destroy a sandbox")
-def destroy(request: Request, ref: str, who: Writer):
-    return service.destroy_sandbox(sandbox_app(request), who.identity, ref)
+async def destroy(request: Request, ref: str, who: Writer):
+    return await run_in_threadpool(service.destroy_sandbox, sandbox_app(request), who.identity, ref)
 
 
 @router.post("/sandboxes/{ref}/approve", response_model=schemas.SandboxOut, summary="Approve a request")
-def approve(request: Request, ref: str, who: Writer):
-    view = service.approve_sandbox(sandbox_app(request), who.identity, ref)
+async def approve(request: Request, ref: str, who: Writer):
+    view = await run_in_threadpool(service.approve_sandbox, sandbox_app(request), who.identity, ref)
     request.app.state.provisioner.start(view)
     return view
 
 
 @router.post("/sandboxes/{ref}/deny", response_model=schemas.SandboxOut, summary="Deny a request")
-def deny(request: Request, ref: str, body: schemas.DenyRequest, who: Writer):
-    return service.deny_sandbox(sandbox_app(request), who.identity, ref, body.reason)
+async def deny(request: Request, ref: str, body: schemas.DenyRequest, who: Writer):
+    return await run_in_threadpool(service.deny_sandbox, sandbox_app(request), who.identity, ref, body.reason)
 
 
 @router.post("/sandboxes/{ref}/budget", response_model=schemas.SandboxOut,
              summary="Set its budget (admins; a budget freeze ends once under it)")
-def set_budget(request: Request, ref: str, body: schemas.BudgetRequest, who: Writer):
-    return service.set_budget(sandbox_app(request), who.identity, ref, body.to_usd)
+async def set_budget(request: Request, ref: str, body: schemas.BudgetRequest, who: Writer):
+    return await run_in_threadpool(service.set_budget, sandbox_app(request), who.identity, ref, body.to_usd)
 
 
 @router.post("/sandboxes/{ref}/retry", response_model=schemas.SandboxOut, summary="Re-queue a failed sandbox")
-def retry(request: Request, ref: str, who: Writer):
-    view = service.retry_sandbox(sandbox_app(request), who.identity, ref)
+async def retry(request: Request, ref: str, who: Writer):
+    view = await run_in_threadpool(service.retry_sandbox, sandbox_app(request), who.identity, ref)
     request.app.state.provisioner.start(view)
     return view
 
@@ -181,14 +190,14 @@ REPORT_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8", "h
                                          "text/html": {"schema": {"type": "string"}},
                                          "text/plain": {"schema": {"type": "string"}},
                                          "text/tab-separated-values": {"schema": {"type": "string"}}}}})
-def report(request: Request, kind: str, who: Reader,
+async def report(request: Request, kind: str, who: Reader,
            format: Annotated[str, Query(pattern="^(json|csv|html|table|tsv)$")] = "json",
            since: str | None = None, until: str | None = None, group_by: str | None = None,
            days: str | None = None, sandbox: str | None = None, actor: str | None = None,
            action: str | None = None) -> Response:
     from sandbox.reports import render_report
 
-    text = render_report(sandbox_app(request), who.identity, kind, since=since, until=until, group_by=group_by,
+    text = await run_in_threadpool(render_report, sandbox_app(request), who.identity, kind, since=since, until=until, group_by=group_by,
                          fmt=format, days=days, sandbox=sandbox, actor=actor, action=action)
     return Response(text, media_type=REPORT_TYPES[format])
 
@@ -196,20 +205,20 @@ def report(request: Request, kind: str, who: Reader,
 # ---- personal API tokens ---------------------------------------------------------------
 
 @router.get("/tokens", response_model=list[schemas.TokenOut], summary="The caller's API tokens")
-def tokens(request: Request, who: Reader,
+async def tokens(request: Request, who: Reader,
            owner: Annotated[str | None, Query(max_length=254, description="admins: another's, or *")] = None):
-    return service.list_tokens(sandbox_app(request), who.identity, owner=owner)
+    return await run_in_threadpool(service.list_tokens, sandbox_app(request), who.identity, owner=owner)
 
 
 @router.post("/tokens", status_code=201, response_model=schemas.TokenCreated,
              summary="Create an API token (its secret is shown once)")
-def create_token(request: Request, body: schemas.TokenRequest, who: Writer):
-    return service.create_token(sandbox_app(request), who.identity, body.name, expires_in=body.expires_in,
+async def create_token(request: Request, body: schemas.TokenRequest, who: Writer):
+    return await run_in_threadpool(service.create_token, sandbox_app(request), who.identity, body.name, expires_in=body.expires_in,
                                 scope=body.scope)
 
 
 @router.delete("/tokens/{token_id}", response_model=schemas.TokenOut, summary="Revoke an API token")
-def revoke_token(request: Request, token_id: str, who: Writer):
-    return service.revoke_token(sandbox_app(request), who.identity, token_id)
+async def revoke_token(request: Request, token_id: str, who: Writer):
+    return await run_in_threadpool(service.revoke_token, sandbox_app(request), who.identity, token_id)
 
 

@@ -28,16 +28,25 @@ PUBLIC_API = {"/api/v1/auth/config"}  # how to sign in must be readable before s
 
 def create_app(settings: Settings, *, clock=None) -> FastAPI:
     """The server for `settings`; refuses to start without an issuer to verify tokens."""
+    from sandbox.db import make_engine
     from sandbox.service import build_app
 
     if not settings.auth.issuer or not settings.auth.client_id:
         raise ConfigError(f"{settings.source}: [auth] issuer and client_id are needed to run the server; "
                           "see README.md, 'Signing in'")
-    sandbox_app = build_app(settings, clock=clock, check=False)
+    threads = settings.server.threads
+    if threads < 1:
+        raise ConfigError(f"{settings.source}: [server] threads must be at least 1")
+    url = settings.database_url()
+    pool = {} if url.startswith("sqlite") else {"pool_size": threads, "max_overflow": threads}
+    sandbox_app = build_app(settings, clock=clock, check=False, engine=make_engine(url, **pool))
     provisioner = Provisioner(sandbox_app, enabled=settings.server.provision_on_request)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI):
+        import anyio.to_thread
+
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
         yield
         provisioner.shutdown()
         sandbox_app.close()

@@ -23,6 +23,10 @@ ASYMMETRIC = frozenset({"RS256", "RS384", "RS512", "PS256", "PS384", "PS512",
 # with made-up kids must not become a flood of requests to the issuer.
 REFRESH_INTERVAL = 30.0
 FETCH_TIMEOUT = 10.0
+# Tokens already verified, with their claims: a CLI or browser sends the same token on
+# every call until it expires, and checking its signature again cost /me a tenth of its
+# time (bench/server_bench.py). Keyed by the whole token, so any change to it misses.
+VERIFIED_CACHE_SIZE = 4096
 
 
 class TokenRejected(Exception):
@@ -42,6 +46,7 @@ class OidcVerifier:
         self._keys: list[dict[str, Any]] = []
         self._keys_read_at = 0.0
         self._prepared: dict[tuple[str, str], jwt.PyJWK] = {}
+        self._verified: dict[str, dict[str, Any]] = {}
 
     def metadata(self, blocking: bool = True) -> dict[str, Any]:
         if self._metadata is None and not blocking:
@@ -59,7 +64,22 @@ class OidcVerifier:
     def verify(self, token: str, blocking: bool = True) -> dict[str, Any]:
         """The token's claims if its signature, issuer, audience and times check out.
         With `blocking` false, raise WouldBlock instead of reading from the issuer (the
-        server's event loop must not wait on the network)."""
+        server's event loop must not wait on the network). The claims are shared: read them only."""
+        claims = self._verified.get(token)
+        if claims is not None and self._in_time(claims):
+            return claims
+        claims = self._verify(token, blocking)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified), ""), None)  # the oldest
+        self._verified[token] = claims
+        return claims
+
+    def _in_time(self, claims: dict[str, Any]) -> bool:
+        """Still within exp and nbf, with the same leeway jwt.decode allows."""
+        now, leeway = time.time(), self.auth.leeway_seconds
+        return claims["exp"] > now - leeway and claims.get("nbf", 0) <= now + leeway
+
+    def _verify(self, token: str, blocking: bool) -> dict[str, Any]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:

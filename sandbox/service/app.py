@@ -83,8 +83,9 @@ class App:
 
     @cached_property
     def _reads(self) -> Engine:
+        size = getattr(self.engine.pool, "size", lambda: 5)()  # as many as the main pool keeps
         return make_engine(self.engine.url.render_as_string(hide_password=False),
-                           isolation_level="AUTOCOMMIT", pool_pre_ping=False)
+                           isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=size, max_overflow=size)
 
     def close(self) -> None:
         self.engine.dispose()
