@@ -10,9 +10,10 @@ import os
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import JSONResponse
 from starlette.middleware.sessions import SessionMiddleware
 
+from sandbox import web
 from sandbox.config import Settings
 from sandbox.errors import ConfigError, SandboxError
 from sandbox.server import api, browser, schemas
@@ -66,6 +67,7 @@ def create_app(settings: Settings, *, clock=None) -> FastAPI:
     app.include_router(api.router)
     app.include_router(browser.router)
     _add_probes(app)
+    web.install(app)  # the pages at / (after the API's handlers: it gives pages HTML errors)
     _secure_openapi(app)
     return app
 
@@ -87,10 +89,6 @@ def _add_probes(app: FastAPI) -> None:
         except Exception as exc:  # noqa: BLE001 - a probe reports, never raises
             return JSONResponse({"status": "unavailable", "detail": type(exc).__name__}, status_code=503)
         return {"status": "ok"}
-
-    @app.get("/", include_in_schema=False)
-    def home():
-        return RedirectResponse("/api/docs")
 
 
 def _secure_openapi(app: FastAPI) -> None:

@@ -64,7 +64,9 @@ def logout(request: Request, csrf: str = Form("")):
     if not expected or not secrets.compare_digest(expected, csrf):
         raise PermissionDeniedError("missing or wrong CSRF token; reload the page and try again")
     request.session.clear()
-    return RedirectResponse("/", 303)
+    # Not "/": that would send the browser on to the provider, and a CSP form-action 'self'
+    # refuses a form post that ends on another origin.
+    return RedirectResponse("/signed-out", 303)
 
 
 @router.get("/whoami", response_class=HTMLResponse)
