@@ -372,6 +372,100 @@ def admin_rotate_key(ctx, new_key_file):
                "now set SANDBOX_SECRET_KEY (or [secrets] key / key_file) to it")
 
 
+@admin.group(name="pool")
+def admin_pool():
+    """The account pool ([aws.pool]): accounts cleaned and leased again instead of closed."""
+
+
+POOL_COLUMNS = ("provider", "cloud_id", "state", "sandbox_id", "passes", "failures", "leases", "ready_at", "reason")
+
+
+@admin_pool.command(name="list")
+@click.option("--state", help="Only accounts in this state (ready, leased, cleaning, quarantined, ...).")
+@OUTPUT
+@pass_ctx
+def admin_pool_list(ctx, state, output):
+    """Every pool account and where it is in its cycle."""
+    from sandbox.service.pool import list_pool
+
+    ctx.require_local("admin pool list")
+    emit(list_pool(ctx.app, ctx.identity, state), output, POOL_COLUMNS)
+
+
+@admin_pool.command(name="status")
+@OUTPUT
+@pass_ctx
+def admin_pool_status(ctx, output):
+    """Accounts per state, the oldest ready one, the quarantined ones and why."""
+    from sandbox.service.pool import pool_status
+
+    ctx.require_local("admin pool status")
+    emit(pool_status(ctx.app, ctx.identity), output)
+
+
+@admin_pool.command(name="clean")
+@click.argument("account_id")
+@click.option("--dry-run", is_flag=True, help="Only list what a pass would delete.")
+@OUTPUT
+@pass_ctx
+def admin_pool_clean(ctx, account_id, dry_run, output):
+    """Clean a cleaning account now (its passes), or with --dry-run list what would go."""
+    from sandbox.service.pool import clean_now
+
+    ctx.require_local("admin pool clean")
+    emit(clean_now(ctx.app, ctx.identity, account_id, dry_run=dry_run), output)
+
+
+@admin_pool.command(name="register")
+@click.argument("account_id")
+@click.option("--provider", default="aws", show_default=True, help="The cloud whose pool adopts it.")
+@OUTPUT
+@pass_ctx
+def admin_pool_register(ctx, account_id, provider, output):
+    """Adopt an existing member account into the pool; it is cleaned before its first lease."""
+    from sandbox.service.pool import register_account
+
+    ctx.require_local("admin pool register")
+    emit(register_account(ctx.app, ctx.identity, provider, account_id), output)
+
+
+@admin_pool.command(name="quarantine")
+@click.argument("account_id")
+@click.option("--reason", default="", help="Why, for the status and the compliance report.")
+@OUTPUT
+@pass_ctx
+def admin_pool_quarantine(ctx, account_id, reason, output):
+    """Take an account out of the cycle (locked down until released)."""
+    from sandbox.service.pool import quarantine_now
+
+    ctx.require_local("admin pool quarantine")
+    emit(quarantine_now(ctx.app, ctx.identity, account_id, reason), output)
+
+
+@admin_pool.command(name="release")
+@click.argument("account_id")
+@OUTPUT
+@pass_ctx
+def admin_pool_release(ctx, account_id, output):
+    """A quarantined account back to cleaning."""
+    from sandbox.service.pool import release_account
+
+    ctx.require_local("admin pool release")
+    emit(release_account(ctx.app, ctx.identity, account_id), output)
+
+
+@admin_pool.command(name="retire")
+@click.argument("account_id")
+@OUTPUT
+@pass_ctx
+def admin_pool_retire(ctx, account_id, output):
+    """Close a pool account on purpose (within AWS's CloseAccount quota)."""
+    from sandbox.service.pool import retire_account
+
+    ctx.require_local("admin pool retire")
+    emit(retire_account(ctx.app, ctx.identity, account_id), output)
+
+
 # ---- templates -----------------------------------------------------------------------
 
 @main.group()

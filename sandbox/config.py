@@ -119,6 +119,7 @@ class DaemonSettings:
     budget_interval: timedelta = timedelta(hours=6)
     tags_interval: timedelta = timedelta(hours=1)
     reconcile_interval: timedelta = timedelta(hours=1)
+    pool_interval: timedelta = timedelta(minutes=5)  # the account pool: refill and clean
     notify_interval: timedelta = timedelta(minutes=1)
     warn_before: list[LabelledDuration] = field(default_factory=lambda: [
         LabelledDuration("3d", timedelta(days=3)), LabelledDuration("1d", timedelta(days=1))])

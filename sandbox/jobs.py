@@ -38,6 +38,7 @@ JOBS = (
     Job("budgets", "sandbox.sweeps.budgets:read_budgets", "budget_interval"),
     Job("tags", "sandbox.sweeps.tags:check_tags", "tags_interval"),
     Job("reconcile", "sandbox.sweeps.reconcile:reconcile", "reconcile_interval"),
+    Job("pool", "sandbox.sweeps.pool:keep_pool", "pool_interval"),  # a no-op unless a cloud has a pool
     Job("notify", "sandbox.notify:deliver_notifications", "notify_interval"),
 )
 JOB_NAMES = tuple(job.name for job in JOBS)

@@ -218,3 +218,34 @@ class ApiToken(SQLModel, table=True):
     expires_at: datetime = _ts(nullable=False)
     last_used_at: datetime | None = _ts()
     revoked_at: datetime | None = _ts()
+
+
+class PoolAccount(SQLModel, table=True):
+    """One account of a cloud's account pool (sandbox.service.pool): where it is in the
+    pool's cycle (creating → cleaning → ready → leased → cleaning ..., or quarantined /
+    retired), the sandbox leasing it, and its clean record. Rows are claimed for work with
+    the same lease columns as sandboxes, so two daemons never handle one at once."""
+
+    __tablename__ = "pool_account"
+    __table_args__ = (
+        UniqueConstraint("provider", "name"),
+        Index("ix_pool_account_state_ready", "provider", "state", "ready_at"),  # the next lease: oldest ready
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    provider: str = Field(max_length=16)
+    name: str = Field(max_length=64)  # deterministic account name: a retried create finds its account
+    cloud_id: str | None = Field(default=None, max_length=64, index=True)
+    state: str = Field(max_length=16)
+    sandbox_id: str | None = Field(default=None, max_length=8, index=True)
+    passes: int = 0  # consecutive clean passes
+    failures: int = 0  # consecutive failed passes
+    leases: int = 0
+    last_clean: dict = _json()  # the last pass's summary
+    reason: str | None = Field(default=None, sa_column=Column(Text))  # why quarantined, or the last error
+    created_at: datetime = _ts(nullable=False)
+    updated_at: datetime = _ts(nullable=False)
+    ready_at: datetime | None = _ts()
+    lease_owner: str | None = Field(default=None, max_length=80)
+    lease_until: datetime | None = _ts()
+    version: int = 0

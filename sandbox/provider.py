@@ -236,3 +236,41 @@ class Provider(Protocol):
     def access_info(self, placement: Placement, plan: Plan, member: Member,
                     steps: StepStore) -> dict[str, Any]:
         """How `member` reaches the sandbox (URL, user name, password, roles)."""
+
+
+POOL_STATES = ("ready", "leased", "cleaning", "quarantined")
+
+
+class AccountPool(Protocol):
+    """Optional capability: a cloud whose accounts can be cleaned and leased again instead of
+    closed (AWS, whose CloseAccount quota is 10% of the organization per 30 days). Core
+    keeps the pool's bookkeeping (sandbox.service.pool); the provider only acts in the cloud.
+    `account_pool(provider)` returns the provider when it has the capability and it is on."""
+
+    def pool_enabled(self) -> bool:
+        """The cloud's config turns the pool on."""
+
+    def pool_bootstrap(self) -> list[str]:
+        """Create, idempotently, where each pool state lives (OUs) and its guardrails."""
+
+    def pool_create(self, name: str) -> str:
+        """Create an account for the pool (or find the one an interrupted call made, by the
+        deterministic `name`), placed where cleaning accounts live; returns its id."""
+
+    def pool_move(self, cloud_id: str, state: str) -> None:
+        """Place the account where accounts in `state` (one of POOL_STATES) live."""
+
+    def pool_clean(self, cloud_id: str, dry_run: bool = False) -> dict[str, Any]:
+        """One clean pass: {"clean": bool, "deleted": [...], "failed": {name: why}, "left": [...]}."""
+
+    def pool_release(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
+        """A leased account's destroy: access revoked and placed for cleaning, not closed."""
+
+    def pool_retire(self, cloud_id: str) -> dict[str, Any]:
+        """Close the account on purpose (within the cloud's close quota)."""
+
+
+def account_pool(provider: Any) -> AccountPool | None:
+    """The provider as an AccountPool when it implements one that its config turns on."""
+    enabled = getattr(provider, "pool_enabled", None)
+    return provider if callable(enabled) and enabled() else None

@@ -22,6 +22,9 @@ from sandbox.snapshot import TemplateSnapshot
 
 KINDS = ("individual", "group")
 THRESHOLD_ACTIONS = ("notify", "freeze")
+# "pool": lease a ready account from the cloud's account pool when one is configured and
+# ready, else create one (sandbox.service.pool); "create": always create (and close) one.
+ACCOUNT_SOURCES = ("pool", "create")
 DEFAULT_MIN_TTL = timedelta(hours=1)
 MAX_BUDGET_USD = 1_000_000_000  # fits the NUMERIC(14, 4) money columns
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_.:/=+@-]{0,62}$")
@@ -45,6 +48,7 @@ class Template:
     tags: dict[str, str]
     spec: dict[str, Any]  # the provider's own section ([aws] or [gcp])
     path: str = ""
+    account_source: str = "create"
 
     def snapshot(self) -> TemplateSnapshot:
         """What a sandbox requested from this template keeps of it."""
@@ -93,6 +97,11 @@ def parse_template(text: str, path: str, name: str) -> Template:
     budget_usd, thresholds = _read_budget(top.table("budget"))
     tags = _read_tags(top.table("tags"))
     spec = _read_spec(top, provider, kind)
+    account_source = top.get("account_source", str, "create")
+    if account_source not in ACCOUNT_SOURCES:
+        raise top.fail("account_source", f"must be one of {', '.join(ACCOUNT_SOURCES)}, got {account_source!r}")
+    if account_source == "pool":  # kept in the sandbox's snapshot with the spec
+        spec = {**spec, "account_source": "pool"}
     template = Template(
         name=name,
         provider=provider,
@@ -110,6 +119,7 @@ def parse_template(text: str, path: str, name: str) -> Template:
         tags=tags,
         spec=spec,
         path=path,
+        account_source=account_source,
     )
     top.check_unknown()
     return template

@@ -24,7 +24,7 @@ from sandbox.db import make_engine, upgrade
 
 PG_URL = os.environ.get("SANDBOX_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REQUIRE_PG = os.environ.get("SANDBOX_REQUIRE_PG") == "1"
-TABLES = ("api_token", "event", "milestone", "cost_sample", "finding", "notification", "credential", "member", "sandbox")
+TABLES = ("pool_account", "api_token", "event", "milestone", "cost_sample", "finding", "notification", "credential", "member", "sandbox")
 
 ALICE = Identity(email="alice@example.com", department="engineering")
 BOB = Identity(email="bob@example.com", department="engineering")

@@ -38,6 +38,7 @@ from sandbox.provider import (
 from sandbox.providers.aws import members as iam_members
 from sandbox.providers.aws.calls import AwsClients, ClientFactory, aws_errors, tag_text
 from sandbox.providers.aws.guardrails import Guardrails
+from sandbox.providers.aws.pool import AccountPoolMixin
 from sandbox.providers.aws.organizations import (
     CLOSED_STATES,
     RETRYABLE_CREATE_FAILURES,
@@ -72,7 +73,7 @@ def _trusts(document: Any, account_id: str) -> bool:
     return False
 
 
-class AwsProvider:
+class AwsProvider(AccountPoolMixin):  # the account pool: providers/aws/pool.py
     name = "aws"
 
     def __init__(self, settings: AwsSettings, client_factory: ClientFactory | None = None):
@@ -91,7 +92,8 @@ class AwsProvider:
                 if ou_path not in seen:
                     seen.add(ou_path)
                     lines.append(f"{'created' if created else 'exists'} OU {ou_path} ({ou_id})")
-        return lines + self.guardrails.ensure()
+        lines += self.guardrails.ensure()
+        return lines + self.pool_bootstrap() if self.pool_enabled() else lines
 
     # -- provision ------------------------------------------------------------------------
 
@@ -290,7 +292,8 @@ class AwsProvider:
         return iam
 
     def check_guardrails(self) -> dict[str, str]:
-        return self.guardrails.problems()
+        problems = self.guardrails.problems()
+        return {**problems, **self.pool_problems()} if self.pool_enabled() else problems
 
     # -- tags -----------------------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from sandbox.provider import Placement, cloud_named
 from sandbox.service.access import clock_time, find_sandbox, require, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan, cost_tags
+from sandbox.service.pool import return_for_destroy
 from sandbox.service.budgets import over_budget
 from sandbox.service.steps import DbStepStore, Lease, claim, leased, release
 
@@ -294,7 +295,9 @@ def finish_destroy(app: App, sandbox_id: str, *, actor: str, lease: Lease | None
         try:
             if placement is not None:
                 steps = DbStepStore(app, sandbox_id, lease=lease)
-                detail = app.provider(sandbox.provider).destroy(placement, plan, steps)
+                # A pooled account goes back to cleaning instead of being closed.
+                detail = (return_for_destroy(app, sandbox.provider, placement, plan, steps)
+                          or app.provider(sandbox.provider).destroy(placement, plan, steps))
         except CloseQuotaError as exc:
             # Not a failure: AWS lets us close 10% of accounts per 30 days; try again later.
             _defer_destroy(app, sandbox_id, actor, exc)

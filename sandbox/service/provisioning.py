@@ -18,6 +18,7 @@ from sandbox.provider import cloud_named
 from sandbox.service.access import next_attempt_note, sandbox_view
 from sandbox.service.app import App
 from sandbox.service.plans import build_plan
+from sandbox.service.pool import lease_for_provision
 from sandbox.service.steps import DbStepStore, Lease, leased
 
 log = logging.getLogger("sandbox.provision")
@@ -46,6 +47,7 @@ def provision_sandbox(app: App, sandbox_id: str, *, actor: str,
         try:
             if cloud_named(sandbox.provider).stores_secrets:  # fail before the cloud is asked
                 app.vault.require()
+            lease_for_provision(app, sandbox.provider, plan, steps)  # a pooled account: no CreateAccount
             placement = provider.provision(plan, steps)
         except ProvisionCancelledError:
             return _tear_down_cancelled(app, sandbox_id, actor, lease)

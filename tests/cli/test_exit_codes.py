@@ -39,6 +39,13 @@ CASES = [
     ("admin generate-key", ["admin", "generate-key", "extra"], ADMIN, 2, "unexpected extra argument"),
     ("admin rotate-key", ["admin", "rotate-key", "--new-key-file", "/nonexistent"], ADMIN, 2,
      "cannot read the new key file"),
+    ("admin pool list", ["admin", "pool", "list", "--output", "xml"], ADMIN, 2, "'xml' is not one of"),
+    ("admin pool status", ["admin", "pool", "status", "--output", "xml"], ADMIN, 2, "'xml' is not one of"),
+    ("admin pool clean", ["admin", "pool", "clean", "123456789012", "--dry-run"], ADMIN, 2, "no pool account"),
+    ("admin pool register", ["admin", "pool", "register", "123456789012"], ADMIN, 2, "has no account pool here"),
+    ("admin pool quarantine", ["admin", "pool", "quarantine", "123456789012"], ADMIN, 2, "no pool account"),
+    ("admin pool release", ["admin", "pool", "release", "123456789012"], ADMIN, 2, "no pool account"),
+    ("admin pool retire", ["admin", "pool", "retire", "123456789012"], ADMIN, 2, "no pool account"),
     ("templates list", ["templates", "list", "--output", "xml"], ALICE, 2, "'xml' is not one of"),
     ("templates show", ["templates", "show", "nope"], ALICE, 2, "no template named 'nope'"),
     ("templates show", ["templates", "show", "gcp-indvidual"], ALICE, 2, "did you mean 'gcp-individual'?"),
@@ -67,6 +74,7 @@ CASES = [
     ("daemon", ["daemon", "--once"], ALICE, 3, "for admins"),
     ("report", ["report", "usage"], ALICE, 3, "only managers and admins"),
     ("admin bootstrap", ["admin", "bootstrap"], ALICE, 3, "only admins"),
+    ("admin pool list", ["admin", "pool", "list"], ALICE, 3, "only admins"),
     ("token list", ["token", "list", "--owner", BOB], ALICE, 3, "only admins"),
 ]
 

@@ -65,7 +65,7 @@ def test_unknown_job_is_one_line_naming_the_jobs(tmp_path, db_url):
 
     assert result.exit_code == 2
     assert result.stderr.splitlines() == [
-        "error: unknown job 'expire'; jobs: provision, expiry, budgets, tags, reconcile, notify"]
+        "error: unknown job 'expire'; jobs: provision, expiry, budgets, tags, reconcile, pool, notify"]
 
 
 def test_once_notify_job_mails_the_queued_notification(tmp_path, db_url, make_app, smtp_server):
