@@ -14,7 +14,6 @@ from typing import TYPE_CHECKING, Any
 
 from sandbox.errors import ProviderError
 from sandbox.provider import POOL_STATES, Placement, Plan, StepStore
-from sandbox.providers.aws import members as iam_members
 from sandbox.providers.aws.calls import aws_errors
 from sandbox.providers.aws.cleaner import account_cleaner
 from sandbox.providers.aws.guardrails import FROZEN_POLICY, GUARDRAIL_POLICY
@@ -41,7 +40,7 @@ class AccountPoolMixin:
     guardrails: "Guardrails"
 
     if TYPE_CHECKING:  # AwsProvider's own
-        def _member_iam(self, account_id: str) -> Any: ...
+        def _remove_member_users(self, account_id: str, plan: Plan, steps: StepStore) -> str | None: ...
 
         def _delete_budget(self, plan: Plan, steps: StepStore) -> None: ...
 
@@ -128,19 +127,7 @@ class AccountPoolMixin:
         cleaning = self.pool_ou("cleaning")
         steps.progress(f"moving account {account_id} to OU {cleaning}")
         self.org.move(account_id, cleaning)
-        tampering = None
-        if not steps.get("members_removed"):
-            steps.progress(f"removing members' IAM users from account {account_id}")
-            try:
-                iam = self._member_iam(account_id)
-            except ProviderError as exc:  # AccessRoleTampered: the account will fail its clean
-                tampering = str(exc)
-            else:
-                users = [iam_members.iam_user_name(m.email) for m in plan.members]
-                users += iam_members.users_tagged(iam, account_id, plan.sandbox_id)
-                for user in dict.fromkeys(users):
-                    iam_members.delete_user(iam, account_id, user)
-            steps.put("members_removed", True)
+        tampering = self._remove_member_users(account_id, plan, steps)  # tampered: its clean fails
         self._delete_budget(plan, steps)
         result: dict[str, Any] = {"account_id": account_id, "location": cleaning, "pool": "cleaning"}
         return {**result, "tampering": tampering} if tampering else result

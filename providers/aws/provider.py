@@ -353,6 +353,26 @@ class AwsProvider(AccountPoolMixin):  # the account pool: providers/aws/pool.py
 
     # -- destroy --------------------------------------------------------------------------
 
+    def _remove_member_users(self, account_id: str, plan: Plan, steps: StepStore) -> str | None:
+        """Delete the members' IAM users (by name, and any tagged for the sandbox), once.
+        Returns the access-role tampering that prevented it: reported, never a reason for a
+        teardown to stop."""
+        if steps.get("members_removed"):
+            return None
+        steps.progress(f"removing members' IAM users from account {account_id}")
+        tampering = None
+        try:
+            iam = self._member_iam(account_id)
+        except AccessRoleTampered as exc:
+            tampering = str(exc)
+        else:
+            users = [iam_members.iam_user_name(m.email) for m in plan.members]
+            users += iam_members.users_tagged(iam, account_id, plan.sandbox_id)
+            for user in dict.fromkeys(users):
+                iam_members.delete_user(iam, account_id, user)
+        steps.put("members_removed", True)
+        return tampering
+
     def destroy(self, placement: Placement, plan: Plan, steps: StepStore) -> dict[str, Any]:
         account_id = placement.cloud_id or steps.get("account_id")
         if not account_id:  # provisioning stopped early: the e-mail finds what it made
@@ -368,19 +388,7 @@ class AwsProvider(AccountPoolMixin):  # the account pool: providers/aws/pool.py
         # role, so its loss is reported, never a reason to stop before CloseAccount.
         steps.progress(f"moving account {account_id} to OU {self.settings.closed_ou}")
         self.org.move(account_id, self.settings.closed_ou)
-        tampering = None
-        if not closed and not steps.get("members_removed"):
-            steps.progress(f"removing members' IAM users from account {account_id}")
-            try:
-                iam = self._member_iam(account_id)
-            except AccessRoleTampered as exc:
-                tampering = str(exc)
-            else:
-                users = [iam_members.iam_user_name(m.email) for m in plan.members]
-                users += iam_members.users_tagged(iam, account_id, plan.sandbox_id)
-                for user in dict.fromkeys(users):
-                    iam_members.delete_user(iam, account_id, user)
-            steps.put("members_removed", True)
+        tampering = None if closed else self._remove_member_users(account_id, plan, steps)
 
         self._delete_budget(plan, steps)
 

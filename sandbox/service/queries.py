@@ -15,7 +15,7 @@ from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError, UsageError
 from sandbox.lifecycle import (ACTIVE, DELETING, FAILED, FINAL_STATES, FROZEN, LIVE_STATES, PROVISIONING, STATES,
                                record_event)
-from sandbox.models import Event, Member, Sandbox
+from sandbox.models import CostSample, Event, Member, Sandbox
 from sandbox.provider import Member as PlanMember
 from sandbox.provider import Placement
 from sandbox.service.access import (find_sandbox, iso_utc, member_emails, next_attempt_note, refuse, require,
@@ -220,3 +220,24 @@ def get_credentials(app: App, identity: Identity, sandbox_ref: str,
     access = {"access_revoked": frozen_access(sandbox)} if sandbox.state == FROZEN else {}
     return {"sandbox_id": sandbox.id, "name": sandbox.name, "provider": sandbox.provider,
             "state": sandbox.state, **access, "member": target, **info}
+
+
+
+def members_of(app: App, sandbox_ids: list[str]) -> dict[str, list[str]]:
+    """The members of sandboxes a call has already shown the caller (one query for a page)."""
+    if not sandbox_ids:
+        return {}
+    rows = app.read(select(col(Member.sandbox_id), col(Member.email)).where(col(Member.sandbox_id).in_(sandbox_ids))
+                    .order_by(col(Member.role).desc(), col(Member.email)))
+    found: dict[str, list[str]] = {}
+    for sandbox_id, email in rows:
+        found.setdefault(sandbox_id, []).append(email)
+    return found
+
+
+def daily_spend(app: App, sandbox_id: str, days: int = 60) -> list[dict]:
+    """Spend per day of a sandbox a call has already shown the caller, oldest first."""
+    rows = app.read(select(col(CostSample.day), func.sum(col(CostSample.amount_usd)))
+                    .where(col(CostSample.sandbox_id) == sandbox_id)
+                    .group_by(col(CostSample.day)).order_by(col(CostSample.day).desc()).limit(days))
+    return [{"day": str(day), "spend_usd": round(float(amount or 0), 2)} for day, amount in reversed(rows)]

@@ -16,7 +16,8 @@ from fastapi.responses import RedirectResponse
 from sandbox import service
 from sandbox.config import Identity
 from sandbox.errors import (IllegalTransitionError, NotFoundError, QuotaExceededError, TemplateError, UsageError)
-from sandbox.web import reads, views
+from sandbox.service.queries import daily_spend, members_of
+from sandbox.web import views
 from sandbox.web.render import awaits_approval, check_csrf, render, signed_in
 
 router = APIRouter(include_in_schema=False)
@@ -45,7 +46,7 @@ def decorate(request: Request, rows: list[dict[str, Any]]) -> list[dict[str, Any
     """List rows with what the tables show beside the view: time left, budget, members."""
     app = sandbox_app(request)
     now = app.now()
-    members = reads.members_of(app, [r["id"] for r in rows])
+    members = members_of(app, [r["id"] for r in rows])
     return [{**r, "left": views.time_left(r, now), "budget": views.budget(r), "members": members.get(r["id"], [])}
             for r in rows]
 
@@ -143,7 +144,7 @@ def _detail(request: Request, me: Identity, ref: str, *, credentials: dict | Non
     events = service.list_events(app, me, view["id"])
     headers = {"Cache-Control": "no-store"} if credentials else None
     return render(request, "detail.html", me, status=status, headers=headers, events=events,
-                  spend=reads.daily_spend(app, view["id"]), credentials=credentials,
+                  spend=daily_spend(app, view["id"]), credentials=credentials,
                   console=views.console_url(credentials) if credentials else None, access_of=views.access_of,
                   message=message, error=error,
                   **_status_context(request, me, view))
