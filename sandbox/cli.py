@@ -312,11 +312,12 @@ def admin_bootstrap(ctx, providers):
 
 @admin.command(name="approve")
 @click.argument("sandbox_id")
+@click.option("--reason", default="", help="Recorded in the sandbox's audit trail.")
 @OUTPUT
 @pass_ctx
-def admin_approve(ctx, sandbox_id, output):
+def admin_approve(ctx, sandbox_id, reason, output):
     """Approve a request whose template needs approval."""
-    emit(ctx.backend.approve(sandbox_id), output)
+    emit(ctx.backend.approve(sandbox_id, reason), output)
 
 
 @admin.command(name="deny")

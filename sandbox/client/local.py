@@ -75,10 +75,10 @@ class LocalBackend:
 
         return destroy_sandbox(self._app, self._me, ref)
 
-    def approve(self, ref: str) -> dict[str, Any]:
+    def approve(self, ref: str, reason: str = "") -> dict[str, Any]:
         from sandbox.service import approve_sandbox
 
-        return approve_sandbox(self._app, self._me, ref)
+        return approve_sandbox(self._app, self._me, ref, reason)
 
     def deny(self, ref: str, reason: str) -> dict[str, Any]:
         from sandbox.service import deny_sandbox

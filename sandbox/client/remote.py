@@ -85,8 +85,8 @@ class RemoteBackend:
     def destroy(self, ref: str) -> dict[str, Any]:
         return self.api.delete(f"/api/v1/sandboxes/{_seg(ref)}")
 
-    def approve(self, ref: str) -> dict[str, Any]:
-        return self.api.post(f"/api/v1/sandboxes/{_seg(ref)}/approve")
+    def approve(self, ref: str, reason: str = "") -> dict[str, Any]:
+        return self.api.post(f"/api/v1/sandboxes/{_seg(ref)}/approve", {"reason": reason})
 
     def deny(self, ref: str, reason: str) -> dict[str, Any]:
         return self.api.post(f"/api/v1/sandboxes/{_seg(ref)}/deny", {"reason": reason})

@@ -154,14 +154,15 @@ async def destroy(request: Request, ref: str, who: Writer):
 
 
 @router.post("/sandboxes/{ref}/approve", response_model=schemas.SandboxOut, summary="Approve a request")
-async def approve(request: Request, ref: str, who: Writer):
-    view = await run_in_threadpool(service.approve_sandbox, sandbox_app(request), who.identity, ref)
+async def approve(request: Request, ref: str, who: Writer, body: schemas.ReasonRequest | None = None):
+    reason = body.reason if body else ""
+    view = await run_in_threadpool(service.approve_sandbox, sandbox_app(request), who.identity, ref, reason)
     request.app.state.provisioner.start(view)
     return view
 
 
 @router.post("/sandboxes/{ref}/deny", response_model=schemas.SandboxOut, summary="Deny a request")
-async def deny(request: Request, ref: str, body: schemas.DenyRequest, who: Writer):
+async def deny(request: Request, ref: str, body: schemas.ReasonRequest, who: Writer):
     return await run_in_threadpool(service.deny_sandbox, sandbox_app(request), who.identity, ref, body.reason)
 
 

@@ -155,7 +155,7 @@ class BudgetRequest(BaseModel):
     to_usd: str = Field(max_length=20, description="The new budget in USD, e.g. 300")
 
 
-class DenyRequest(BaseModel):
+class ReasonRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     reason: str = Field(default="", max_length=2000)
 

@@ -68,7 +68,7 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
         created_at, last_id = _decode_cursor(cursor)
         query = query.where(or_(col(Sandbox.created_at) < created_at,
                                 and_(col(Sandbox.created_at) == created_at, col(Sandbox.id) < last_id)))
-    rows = app.read(query.limit(limit + 1) if limit else query, lambda result: result.tuples().all())
+    rows = app.read(query.limit(limit + 1) if limit else query, lambda result: result.all())
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit else rows
     # Plain tuples read through a namespace: SQLAlchemy's Row attributes cost a page of 50

@@ -119,7 +119,7 @@ def _check_quotas(app: App, session: Session, owner: str, template: str, templat
             )
 
 
-def approve_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str, Any]:
+def approve_sandbox(app: App, identity: Identity, sandbox_ref: str, reason: str = "") -> dict[str, Any]:
     with app.session() as session:
         sandbox = find_sandbox(session, sandbox_ref, identity, now=app.now())
         require_approver(session, identity, sandbox, "approve", allow_self=app.settings.approval.allow_self,
@@ -131,7 +131,8 @@ def approve_sandbox(app: App, identity: Identity, sandbox_ref: str) -> dict[str,
             )
         update_guarded(session, sandbox, approved_by=identity.email, next_attempt_at=app.now())
         record_event(session, sandbox_id=sandbox.id, actor=identity.email, action="approve",
-                     at=app.now(), from_state=REQUESTED, to_state=REQUESTED)
+                     at=app.now(), from_state=REQUESTED, to_state=REQUESTED,
+                     detail={"reason": reason} if reason else {})
     return sandbox_view(sandbox)
 
 

@@ -184,9 +184,10 @@ def destroy(request: Request, ref: str, me: Me, csrf: Csrf = "", confirm: Annota
 
 
 @router.post("/sandboxes/{ref}/approve")
-def approve(request: Request, ref: str, me: Me, csrf: Csrf = ""):
+def approve(request: Request, ref: str, me: Me, csrf: Csrf = "",
+            reason: Annotated[str, Form(max_length=2000)] = ""):
     check_csrf(request, csrf)
-    view = service.approve_sandbox(sandbox_app(request), me, ref)
+    view = service.approve_sandbox(sandbox_app(request), me, ref, reason)
     request.app.state.provisioner.start(view)
     return RedirectResponse("/approvals?done=approved", 303)
 

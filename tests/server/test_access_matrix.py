@@ -123,8 +123,11 @@ def test_writes_by_every_caller(world):
     for caller in ("alice", "erin"):
         assert check(world, caller, "POST", "/api/v1/sandboxes/{active}/extend", 200,
                      body={"by": "1h"}).json()["extension_count"] in (1, 2)
-    approved = check(world, "erin", "POST", "/api/v1/sandboxes/{pending}/approve", 200).json()
+    approved = check(world, "erin", "POST", "/api/v1/sandboxes/{pending}/approve", 200,
+                     body={"reason": "for the demo"}).json()
     assert approved["approved_by"] == "erin@example.com"
+    events = check(world, "erin", "GET", "/api/v1/sandboxes/{pending}/events", 200).json()
+    assert [e["detail"].get("reason") for e in events if e["action"] == "approve"] == ["for the demo"]
     assert check(world, "erin", "DELETE", "/api/v1/sandboxes/{active}", 200).json()["state"] == "deleted"
 
 

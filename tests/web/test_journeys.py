@@ -85,8 +85,10 @@ def test_engineer_requests_watches_reveals_extends_destroys_and_manager_approves
     erin = erin_view.page
     erin.goto("/approvals")
     assert erin.locator("nav .badge").inner_text().startswith("1")
+    erin.fill(f"#reason-{gcp_id}", "needed for the Q4 demo")
     erin.click(f"button:has-text('Approve'):has-text('{row(app, gcp_id).name}')")
     erin.wait_for_selector(".flash:has-text('Approved')")
+    assert [e.detail.get("reason") for e in events(app, gcp_id, "approve")] == ["needed for the Q4 demo"]
     # ...and alice's page, still open, turns active without a reload.
     alice.wait_for_selector(ACTIVE, timeout=30_000)
     assert alice.evaluate("window.notReloaded") is True
