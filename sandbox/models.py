@@ -220,6 +220,10 @@ class ApiToken(SQLModel, table=True):
     revoked_at: datetime | None = _ts()
 
 
+# Where a pool account is in its cycle (sandbox.service.pool moves it; reports count it).
+POOL_STATES = ("creating", "cleaning", "ready", "leased", "quarantined", "retired")
+
+
 class PoolAccount(SQLModel, table=True):
     """One account of a cloud's account pool (sandbox.service.pool): where it is in the
     pool's cycle (creating → cleaning → ready → leased → cleaning ..., or quarantined /

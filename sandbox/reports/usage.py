@@ -22,6 +22,7 @@ from sqlmodel import col
 from sandbox.lifecycle import ACTIVE, DELETED, DENIED, FAILED, FROZEN, LIVE_STATES, STATES
 from sandbox.models import Event, Sandbox
 from sandbox.reports.base import Report, Section, count, days
+from sandbox.reports.pool import pool_section
 from sandbox.reports.query import (ReportParams, epoch_days, greatest, group_column, least, median_by,
                                    sandbox_scope, ts)
 
@@ -43,6 +44,7 @@ def build_usage(session: Session, p: ReportParams) -> Report:
             Section("by_group", f"Usage by {p.group_by}", COLUMNS, rows,
                     note="active, frozen and live are states now; the other columns cover the period"),
             live_by_state(session, p),
+            *filter(None, [pool_section(session, p)]),
         ],
     )
 

@@ -28,16 +28,15 @@ from sqlmodel import col
 from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError, NotFoundError, ProviderError, UsageError
 from sandbox.lifecycle import record_event
-from sandbox.models import Finding, Notification, PoolAccount
+from sandbox.models import POOL_STATES, Finding, Notification, PoolAccount
 from sandbox.provider import AccountPool, Placement, Plan, StepStore, account_pool
 from sandbox.service.access import require_admin
 from sandbox.service.app import App
 
 log = logging.getLogger("sandbox.pool")
 
-CREATING, CLEANING, READY, LEASED, QUARANTINED, RETIRED = (
-    "creating", "cleaning", "ready", "leased", "quarantined", "retired")
-STATES = (CREATING, CLEANING, READY, LEASED, QUARANTINED, RETIRED)
+STATES = POOL_STATES
+CREATING, CLEANING, READY, LEASED, QUARANTINED, RETIRED = STATES
 ACTOR = "pool"
 FINDING = "quarantined"  # the compliance report's category for a quarantined account
 LEASE_CANDIDATES = 5  # ready rows tried per lease: another replica may win the first ones

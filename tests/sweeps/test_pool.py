@@ -9,6 +9,7 @@ below run those hooks exactly where those two would.
 
 from __future__ import annotations
 
+import json
 import threading
 from datetime import timedelta
 
@@ -51,6 +52,11 @@ def member(aws, account_id: str, service: str):
     return boto3.client(service, endpoint_url=aws.url, region_name="us-east-1",
                         aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
                         aws_session_token=creds["SessionToken"])
+
+
+def usage_pool(app) -> list[dict]:
+    """The usage report's pool rows, as an admin reads them in JSON."""
+    return json.loads(run_report(app, ADMIN, "usage", fmt="json").text)["pool"]
 
 
 def parent_path(aws, account_id: str) -> str:
@@ -162,6 +168,13 @@ def test_a_sandbox_leases_a_ready_account_and_its_teardown_cleans_it_for_the_nex
     assert "OrganizationAccountAccessRole" in roles
     moves = [(e.action, e.sandbox_id) for e in rows(app, Event) if e.action in ("pool_leased", "pool_returned")]
     assert moves == [("pool_leased", sandbox_id), ("pool_returned", sandbox_id)]
+    [figures] = usage_pool(app)
+    assert {k: v for k, v in figures.items() if k != "median_lease_wait_s"} == {
+        "provider": "aws", "size": 1, "ready": 1, "leased": 0, "cleaning": 0, "quarantined": 0, "leases": 1,
+        "failed_passes": 0}
+    assert figures["median_lease_wait_s"] >= 0
+    for fmt in ("csv", "tsv"):  # the same figures in the other formats
+        assert "median_lease_wait_s" in run_report(app, ADMIN, "usage", fmt=fmt).text
 
 
 def test_with_none_ready_a_request_creates_an_account(pool_app, aws):
@@ -225,6 +238,8 @@ def test_failing_cleans_quarantine_the_account_notify_admins_and_open_a_finding(
     assert notice.recipients == ["admin@example.com"] and pooled in notice.subject
     compliance = run_report(app, ADMIN, "compliance", fmt="json").text
     assert '"category": "quarantined"' in compliance and pooled in compliance
+    [figures] = usage_pool(app)
+    assert (figures["size"], figures["quarantined"], figures["failed_passes"], figures["leases"]) == (1, 1, 3, 0)
     run(app, "notify")
     assert rows(app, Notification, Notification.kind == "pool_quarantined")[0].delivered_at is not None
     status = pool_status(app, ADMIN)
