@@ -16,6 +16,7 @@ from fastapi.responses import RedirectResponse
 from sandbox import service
 from sandbox.config import Identity
 from sandbox.errors import (IllegalTransitionError, NotFoundError, QuotaExceededError, TemplateError, UsageError)
+from sandbox.lifecycle import FINAL_STATES
 from sandbox.service.queries import daily_spend, members_of
 from sandbox.web import views
 from sandbox.web.render import awaits_approval, check_csrf, render, signed_in
@@ -112,6 +113,20 @@ def sandbox_status(request: Request, ref: str, me: Me):
         sandbox_app(request), me, ref)))
 
 
+@router.get("/sandboxes/{ref}/timeline")
+def sandbox_timeline(request: Request, ref: str, me: Me):
+    """The event timeline alone; htmx polls it so approvals, extensions and sweeps show live."""
+    app = sandbox_app(request)
+    view = service.show_sandbox(app, me, ref)
+    return render(request, "_timeline.html", me, s=view, events=service.list_events(app, me, view["id"]),
+                  timeline_polling=_timeline_polling(view))
+
+
+def _timeline_polling(view: dict[str, Any]) -> str | None:
+    """A sandbox that is deleted or denied gets no more events: stop asking."""
+    return None if view["state"] in FINAL_STATES else "every 3s"
+
+
 def _status_context(request: Request, me: Identity, view: dict[str, Any]) -> dict[str, Any]:
     app = sandbox_app(request)
     template = _template(app.settings, view["template"])
@@ -146,7 +161,7 @@ def _detail(request: Request, me: Identity, ref: str, *, credentials: dict | Non
     return render(request, "detail.html", me, status=status, headers=headers, events=events,
                   spend=daily_spend(app, view["id"]), credentials=credentials,
                   console=views.console_url(credentials) if credentials else None, access_of=views.access_of,
-                  message=message, error=error,
+                  message=message, error=error, timeline_polling=_timeline_polling(view),
                   **_status_context(request, me, view))
 
 

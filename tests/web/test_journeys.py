@@ -89,7 +89,9 @@ def test_engineer_requests_watches_reveals_extends_destroys_and_manager_approves
     erin.click(f"button:has-text('Approve'):has-text('{row(app, gcp_id).name}')")
     erin.wait_for_selector(".flash:has-text('Approved')")
     assert [e.detail.get("reason") for e in events(app, gcp_id, "approve")] == ["needed for the Q4 demo"]
-    # ...and alice's page, still open, turns active without a reload.
+    # ...and alice's page, still open, shows the approval in its timeline and turns active
+    # without a reload.
+    alice.wait_for_selector("#timeline li:has-text('needed for the Q4 demo')", timeout=15_000)
     alice.wait_for_selector(ACTIVE, timeout=30_000)
     assert alice.evaluate("window.notReloaded") is True
     gcp = row(app, gcp_id)
@@ -129,6 +131,10 @@ def test_engineer_requests_watches_reveals_extends_destroys_and_manager_approves
     alice.wait_for_selector(".flash:has-text('Destroyed')")
     assert row(app, gcp_id).state == "deleted"
     assert gcp_emulator.state.projects[gcp.cloud_id].state == "DELETE_REQUESTED"
+    # A deleted sandbox gets no more events: its timeline stops polling.
+    assert alice.get_attribute("#timeline", "hx-trigger") is None
+    timeline = alice.request.get(f"/sandboxes/{gcp_id}/timeline")
+    assert timeline.status == 200 and "destroy" in timeline.text() and "hx-trigger" not in timeline.text()
     assert row(app, aws_id).state == "active"  # the other one lives on
 
     # My sandboxes lists what is live, with time left and the budget.
