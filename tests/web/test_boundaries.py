@@ -10,6 +10,7 @@ from urllib.parse import quote
 from sqlmodel import Session, select
 
 from sandbox.models import Event, Sandbox
+from tests.server.conftest import wait_for_state
 
 HOSTILE = "<script>window.pwned=1</script></svg>\"' onmouseover=x \u202egnp.exe\u202c"
 
@@ -75,6 +76,11 @@ def test_an_engineer_gets_error_pages_not_data_and_forms_need_csrf(web, api_serv
     try:
         away = anonymous.request.get("/sandboxes?state=active", max_redirects=0)
         assert away.status == 303 and away.headers["location"] == "/auth/login?next=%2Fsandboxes%3Fstate%3Dactive"
+        # An expired session under htmx polling reloads the whole page (which then signs in)
+        # instead of swapping the provider's sign-in page into the polled part.
+        polled = anonymous.request.get(f"/sandboxes/{alices['id']}/timeline", headers={"HX-Request": "true"},
+                                       max_redirects=0)
+        assert polled.status == 200 and polled.headers["hx-refresh"] == "true" and polled.text() == ""
     finally:
         anonymous.close()
 
@@ -106,3 +112,24 @@ def test_hostile_text_renders_as_text(web, api_server):
     assert admin.evaluate("window.pwned") is None
     assert admin.evaluate("document.querySelectorAll('script:not([src])').length") == 0
     assert admin_view.csp_violations() == []
+
+
+def test_an_admin_retries_a_failed_sandbox_from_all_sandboxes(web, api_server):
+    alice = api_server.client("alice")
+    made = alice.post("/api/v1/sandboxes", json={"template": "gcp-individual"}).json()
+    first = wait_for_state(alice, made["id"], "active")
+    with Session(api_server.app.engine) as session:  # as if its last step had failed for good
+        row = session.get(Sandbox, made["id"])
+        row.state = "failed"
+        session.add(row)
+        session.commit()
+    admin = web.sign_in("admin").page
+    admin.goto("/sandboxes?state=failed")
+    admin.click(f"button:has-text('Retry'):has-text('{made['name']}')")
+    admin.wait_for_selector(".flash:has-text('Queued again')")
+    # The provision resumes from its saved steps: the same project, active again.
+    view = wait_for_state(alice, made["id"], "active")
+    assert view["cloud_id"] == first["cloud_id"]
+    with Session(api_server.app.engine) as session:
+        [retried] = session.exec(select(Event).where(Event.sandbox_id == made["id"], Event.action == "retry")).all()
+    assert retried.actor == "admin@example.com" and (retried.from_state, retried.to_state) == ("failed", "provisioning")
