@@ -28,6 +28,13 @@ from sandbox.service.steps import DbStepStore
 LIST_FILTERS = ("state", "owner", "template", "provider", "department")
 
 
+# The orders a page can take: key -> column (every one NOT NULL, so keyset paging holds).
+SORT_KEYS = {"created": "created_at", "expires": "expires_at", "name": "name", "owner": "owner",
+             "template": "template", "provider": "provider", "state": "state"}
+DEFAULT_SORT = "-created"
+TIME_KEYS = ("created", "expires")
+
+
 def list_sandboxes(app: App, identity: Identity, *, everything: bool = False,
                    state: str | None = None) -> list[dict[str, Any]]:
     """Yours (owned or shared) that are still live; `everything`: every one you may see
@@ -38,8 +45,9 @@ def list_sandboxes(app: App, identity: Identity, *, everything: bool = False,
 
 def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, include_ended: bool = False,
                       filters: dict[str, str | None] | None = None, limit: int | None = None,
-                      cursor: str | None = None) -> dict[str, Any]:
-    """A page of sandboxes, newest first; `next_cursor` (opaque) fetches the following one.
+                      cursor: str | None = None, sort: str = DEFAULT_SORT) -> dict[str, Any]:
+    """A page of sandboxes, newest first unless `sort` names a key of SORT_KEYS ("-key":
+    descending); `next_cursor` (opaque) fetches the following one in the same order.
 
     `mine`: owned or shared only; else every one the caller may see. Ended ones only with
     `include_ended` or a `state` filter."""
@@ -50,10 +58,16 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
     state = given.get("state")
     if state and state not in STATES:
         raise UsageError(f"--state {state!r} is not a state; use one of: {', '.join(STATES)}")
+    key, descending = sort.removeprefix("-"), sort.startswith("-")
+    if key not in SORT_KEYS:
+        raise UsageError(f"sort {sort!r} is not a sort key; use one of: {', '.join(SORT_KEYS)} (-KEY: descending)")
     if limit is not None and not 1 <= limit <= MAX_PAGE:
         raise UsageError(f"limit must be between 1 and {MAX_PAGE}")
     # Plain rows of the view's columns, not ORM objects: a page of 50 is half the work.
-    query = PAGE
+    column = getattr(Sandbox, SORT_KEYS[key])
+    # The id breaks ties, in the same direction, so the cursor names one place in the order.
+    query = PAGE if sort == DEFAULT_SORT else PAGE.order_by(None).order_by(
+        *((col(column).desc(), col(Sandbox.id).desc()) if descending else (col(column), col(Sandbox.id))))
     if mine:
         shared = select(Member.sandbox_id).where(Member.email == identity.email)
         query = query.where(or_(col(Sandbox.owner) == identity.email, col(Sandbox.id).in_(shared)))
@@ -65,9 +79,10 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
     if not include_ended and not state:
         query = query.where(col(Sandbox.state).not_in(FINAL_STATES))
     if cursor:
-        created_at, last_id = _decode_cursor(cursor)
-        query = query.where(or_(col(Sandbox.created_at) < created_at,
-                                and_(col(Sandbox.created_at) == created_at, col(Sandbox.id) < last_id)))
+        value, last_id = _decode_cursor(cursor, sort)
+        after = (col(column) < value, col(Sandbox.id) < last_id) if descending else (
+            col(column) > value, col(Sandbox.id) > last_id)
+        query = query.where(or_(after[0], and_(col(column) == value, after[1])))
     rows = app.read(query.limit(limit + 1) if limit else query, lambda result: result.all())
     more = limit is not None and len(rows) > limit
     rows = rows[:limit] if limit else rows
@@ -75,7 +90,7 @@ def list_sandbox_page(app: App, identity: Identity, *, mine: bool = True, includ
     # more than building its views did.
     page: list[Any] = [SimpleNamespace(**dict(zip(VIEW_NAMES, row))) for row in rows]
     return {"items": [sandbox_view(s) for s in page],
-            "next_cursor": _encode_cursor(page[-1]) if more else None}
+            "next_cursor": _encode_cursor(page[-1], sort) if more else None}
 
 
 MAX_PAGE = 500
@@ -90,17 +105,22 @@ VIEW_NAMES = tuple(column.key for column in VIEW_COLUMNS)
 PAGE = select(*VIEW_COLUMNS).order_by(col(Sandbox.created_at).desc(), col(Sandbox.id).desc())
 
 
-def _encode_cursor(last: Sandbox) -> str:
-    raw = json.dumps([last.created_at.isoformat(), last.id]).encode()
+def _encode_cursor(last: Any, sort: str) -> str:
+    key = sort.removeprefix("-")
+    value = getattr(last, SORT_KEYS[key])
+    raw = json.dumps([sort, value.isoformat() if key in TIME_KEYS else value, last.id]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+def _decode_cursor(cursor: str, sort: str) -> tuple[Any, str]:
     try:
-        created_at, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(last_id)
+        made_for, value, last_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if made_for != sort:
+            raise ValueError(made_for)
+        key = sort.removeprefix("-")
+        return (datetime.fromisoformat(value) if key in TIME_KEYS else str(value)), str(last_id)
     except (ValueError, TypeError):
-        raise UsageError("cursor is not one this server handed out; start again without it") from None
+        raise UsageError("cursor is not one this server handed out for this order; start again without it") from None
 
 
 # Built once, and with one parameter per state rather than an expanding IN, which SQLAlchemy

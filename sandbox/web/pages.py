@@ -17,7 +17,7 @@ from sandbox import service
 from sandbox.config import Identity
 from sandbox.errors import (IllegalTransitionError, NotFoundError, QuotaExceededError, TemplateError, UsageError)
 from sandbox.lifecycle import FINAL_STATES
-from sandbox.service.queries import daily_spend, members_of
+from sandbox.service.queries import DEFAULT_SORT, daily_spend, members_of
 from sandbox.web import views
 from sandbox.web.render import awaits_approval, check_csrf, render, signed_in
 
@@ -214,6 +214,12 @@ def deny(request: Request, ref: str, me: Me, csrf: Csrf = "", reason: Annotated[
     return RedirectResponse("/approvals?done=denied", 303)
 
 
+# The orders All sandboxes offers (the service's sort keys), as a reader names them.
+SORTS = {"-created": "newest first", "created": "oldest first", "expires": "expiring soonest",
+         "-expires": "expiring last", "name": "name", "owner": "owner", "template": "template",
+         "provider": "provider", "state": "state"}
+
+
 @router.post("/sandboxes/{ref}/retry")
 def retry(request: Request, ref: str, me: Me, csrf: Csrf = ""):
     check_csrf(request, csrf)
@@ -239,14 +245,15 @@ FILTERS = ("state", "owner", "department", "template", "provider")
 @router.get("/sandboxes")
 def all_sandboxes(request: Request, me: Me, state: str = "", owner: Annotated[str, Query(max_length=254)] = "",
                   department: str = "", template: str = "", provider: str = "", ended: bool = False,
-                  cursor: Annotated[str | None, Query(max_length=500)] = None):
+                  cursor: Annotated[str | None, Query(max_length=500)] = None,
+                  sort: Annotated[str, Query(max_length=20)] = DEFAULT_SORT):
     """The API's list query and keyset cursor: a page costs the same at row 10,000 as at row 1."""
     require_manager(request, me, "see all sandboxes")
     app = sandbox_app(request)
     filters: dict[str, str | None] = {"state": state, "owner": owner, "department": department,
                                       "template": template, "provider": provider}
     page = service.list_sandbox_page(app, me, mine=False, include_ended=ended, filters=filters, limit=PAGE,
-                                     cursor=cursor)
+                                     cursor=cursor, sort=sort)
     from sandbox.lifecycle import STATES
 
     options = {"state": list(STATES), "provider": sorted(app.settings.clouds),
@@ -255,5 +262,8 @@ def all_sandboxes(request: Request, me: Me, state: str = "", owner: Annotated[st
     kept = {k: v for k, v in filters.items() if v}
     if ended:
         kept["ended"] = "true"
+    if sort != DEFAULT_SORT:
+        kept["sort"] = sort
     return render(request, "all.html", me, rows=decorate(request, page["items"]), filters=filters, ended=ended,
+                  sort=sort, sorts=SORTS,
                   options=options, kept=kept, next_cursor=page["next_cursor"], first=cursor is None)

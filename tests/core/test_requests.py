@@ -212,6 +212,33 @@ def test_pages_walk_every_visible_sandbox_once_newest_first(db_app, clock):
         list_sandbox_page(db_app, ADMIN, mine=False, cursor="garbage!")
 
 
+@pytest.mark.parametrize("sort", ["name", "-name", "owner", "-owner", "template", "state", "-expires", "created"])
+def test_pages_walk_every_sandbox_once_in_the_order_asked(db_app, clock, sort):
+    from datetime import timedelta
+
+    from sandbox.service import list_sandbox_page
+
+    for n, template in enumerate(["gcp-individual", "gcp-group", "gcp-individual", "gcp-individual", "gcp-group"]):
+        request_sandbox(db_app, (ALICE, BOB)[n % 2], template, ttl=f"{n + 1}d" if n != 2 else "1d")
+        if n != 1:  # two share a creation time: the id breaks the tie
+            clock.advance(timedelta(minutes=1))
+    seen, cursor = [], None
+    while True:
+        page = list_sandbox_page(db_app, ADMIN, mine=False, limit=2, cursor=cursor, sort=sort)
+        seen += page["items"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    key = {"created": "created_at", "expires": "expires_at"}.get(sort.lstrip("-"), sort.lstrip("-"))
+    expected = sorted(seen, key=lambda s: (s[key], s["id"]), reverse=sort.startswith("-"))
+    assert [s["id"] for s in seen] == [s["id"] for s in expected] and len(seen) == 5
+    first = list_sandbox_page(db_app, ADMIN, mine=False, limit=2, sort=sort)["next_cursor"]
+    with pytest.raises(UsageError, match="for this order"):  # a cursor belongs to its order
+        list_sandbox_page(db_app, ADMIN, mine=False, cursor=first, sort="-created" if sort != "-created" else "name")
+    with pytest.raises(UsageError, match="not a sort key"):
+        list_sandbox_page(db_app, ADMIN, mine=False, sort="secret")
+
+
 def test_an_admin_approves_their_own_request_only_where_allow_self_says_so(db_url, clock):
     from sandbox.service import build_app
     from tests.conftest import make_settings

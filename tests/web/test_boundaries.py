@@ -133,3 +133,12 @@ def test_an_admin_retries_a_failed_sandbox_from_all_sandboxes(web, api_server):
     with Session(api_server.app.engine) as session:
         [retried] = session.exec(select(Event).where(Event.sandbox_id == made["id"], Event.action == "retry")).all()
     assert retried.actor == "admin@example.com" and (retried.from_state, retried.to_state) == ("failed", "provisioning")
+
+    # All sandboxes sorts by what the admin picks, without JavaScript needed (a GET form).
+    assert alice.post("/api/v1/sandboxes", json={"template": "gcp-individual"}).status_code == 201
+    admin.goto("/sandboxes?ended=true&sort=name")
+    assert admin.locator("#f-sort").input_value() == "name"  # kept for the next filter
+    names = admin.locator("table.list tbody td[data-label=Name]").all_inner_texts()
+    assert len(names) >= 2 and names == sorted(names)
+    assert "name" in admin.locator("table.list caption").inner_text()
+    assert admin.goto("/sandboxes?sort=secret").status == 400
