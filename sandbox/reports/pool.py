@@ -13,6 +13,7 @@ Per provider:
 
 from __future__ import annotations
 
+from datetime import datetime
 from statistics import median
 
 from sqlalchemy import func, select
@@ -64,11 +65,11 @@ def pool_section(session: Session, p: ReportParams) -> Section | None:
                    note="size and the states are now; leases, lease wait and failed clean passes cover the period")
 
 
-def _request_times(session: Session, sandbox_ids: set[str]) -> dict:
+def _request_times(session: Session, sandbox_ids: set[str | None]) -> dict[str | None, datetime]:
     """When each sandbox could first be provisioned: its approval, else its request."""
     if not sandbox_ids:
         return {}
-    times = dict(session.execute(select(col(Sandbox.id), col(Sandbox.created_at))
+    times: dict[str | None, datetime] = dict(session.execute(select(col(Sandbox.id), col(Sandbox.created_at))
                                  .where(col(Sandbox.id).in_(sandbox_ids))).all())
     for sandbox_id, at in session.execute(
             select(col(Event.sandbox_id), func.max(col(Event.at)))
