@@ -57,7 +57,7 @@ def pool_section(session: Session, p: ReportParams) -> Section | None:
         rows.append({
             "provider": provider, "size": sum(n(state) for state in POOL_STATES if state != "retired"),
             "ready": n("ready"), "leased": n("leased"), "cleaning": n("cleaning"), "quarantined": n("quarantined"),
-            "leases": count(len(waits.get(provider, []))),
+            "leases": len(waits.get(provider, [])),
             "median_lease_wait_s": round(median(waits[provider]), 1) if waits.get(provider) else None,
             "failed_passes": count(failed.get(provider)),
         })
