@@ -32,6 +32,8 @@ def test_an_engineer_gets_error_pages_not_data_and_forms_need_csrf(web, api_serv
     text = bob.locator("main").inner_text()
     assert "secret-plan" not in bob.content() and "alice@example.com" not in bob.content()
     assert seen.headers["x-request-id"] in text  # the id the server log has
+    timeline = bob.request.get(f"/sandboxes/{alices['id']}/timeline")  # nor its polled parts
+    assert timeline.status == 404 and "secret-plan" not in timeline.text()
     for path in ("/audit", "/sandboxes", "/approvals", "/reports", "/reports/cost"):
         refused = bob.goto(path)
         assert refused.status == 403, path
