@@ -19,6 +19,7 @@ from sandbox.errors import UsageError
 from sandbox.server import schemas
 from sandbox.server.auth import Caller
 from sandbox.server.oidc import WouldBlock
+from sandbox.service.queries import DEFAULT_SORT, SORT_KEYS
 
 PROBLEMS: dict[int | str, dict[str, Any]] = {
     status: {"model": schemas.Problem, "content": {"application/problem+json": {}}}
@@ -98,6 +99,10 @@ async def template(request: Request, name: str, _who: Reader):
 
 # ---- sandboxes -------------------------------------------------------------------------
 
+SORT_PATTERN = f"^-?({'|'.join(SORT_KEYS)})$"
+SORT_HELP = (f"The order: one of {', '.join(SORT_KEYS)}; a leading '-' is descending. A cursor "
+             "belongs to the order it was made in.")
+
 @router.post("/sandboxes", status_code=201, response_model=schemas.SandboxOut, summary="Request a sandbox")
 async def create_sandbox(request: Request, body: schemas.SandboxRequest, who: Writer):
     app = sandbox_app(request)
@@ -115,11 +120,13 @@ async def sandboxes(request: Request, who: Reader,
               state: str | None = None, owner: str | None = None, template: str | None = None,
               provider: str | None = None, department: str | None = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 100,
-              cursor: Annotated[str | None, Query(max_length=500)] = None):
+              cursor: Annotated[str | None, Query(max_length=500)] = None,
+              sort: Annotated[str, Query(pattern=SORT_PATTERN, description=SORT_HELP)] = DEFAULT_SORT):
     filters = {"state": state, "owner": owner, "template": template, "provider": provider,
                "department": department}
     page = await run_in_threadpool(service.list_sandbox_page, sandbox_app(request), who.identity, mine=scope == "mine",
-                                   include_ended=include_ended, filters=filters, limit=limit, cursor=cursor)
+                                   include_ended=include_ended, filters=filters, limit=limit, cursor=cursor,
+                                   sort=sort)
     # Sent as built, not validated again against SandboxPage: the rows are sandbox_view's,
     # whose shape the schemathesis tests hold to the schema, and validating 50 of them was a
     # fifth of the page's cost (bench/server_bench.py). pydantic-core writes the JSON.

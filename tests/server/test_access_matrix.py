@@ -147,3 +147,21 @@ def test_a_read_only_token_reads_but_never_writes(world):
 
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
     assert listed["ci"]["created_at"] <= listed["ci"]["last_used_at"] <= now and "token" not in listed["ci"]
+
+
+def test_the_list_route_pages_in_the_order_asked(world):
+    admin = world["client"]("admin")
+    names, cursor = [], None
+    while True:
+        page = admin.get("/api/v1/sandboxes", params={"sort": "-name", "limit": 1,
+                                                      **({"cursor": cursor} if cursor else {})}).json()
+        names += [s["name"] for s in page["items"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert len(names) == 2 and names == sorted(names, reverse=True)
+    first = admin.get("/api/v1/sandboxes", params={"sort": "-name", "limit": 1}).json()["next_cursor"]
+    other_order = admin.get("/api/v1/sandboxes", params={"cursor": first})  # the default, -created
+    assert other_order.status_code == 400 and "order" in other_order.json()["detail"]
+    unknown = admin.get("/api/v1/sandboxes", params={"sort": "secret"})
+    assert unknown.status_code == 422 and unknown.headers["content-type"].startswith("application/problem+json")

@@ -144,3 +144,24 @@ def test_an_admin_retries_a_failed_sandbox_from_all_sandboxes(web, api_server):
     assert len(names) >= 2 and names == sorted(names)
     assert "name" in admin.locator("table.list caption").inner_text()
     assert admin.goto("/sandboxes?sort=secret").status == 400
+
+
+def test_an_admin_reveals_the_credentials_of_a_member_they_choose(web, api_server):
+    alice, admin_api = api_server.client("alice"), api_server.client("admin")
+    made = alice.post("/api/v1/sandboxes", json={"template": "gcp-group", "members": ["bob@example.com"]}).json()
+    assert admin_api.post(f"/api/v1/sandboxes/{made['id']}/approve").status_code == 200
+    wait_for_state(alice, made["id"], "active")
+
+    owner = web.sign_in("alice").page
+    owner.goto(f"/sandboxes/{made['id']}")
+    assert owner.locator("#reveal-member").count() == 0  # only admins choose whose
+
+    admin = web.sign_in("admin").page
+    admin.goto(f"/sandboxes/{made['id']}")
+    admin.select_option("#reveal-member", "bob@example.com")
+    admin.click("button:has-text('Reveal credentials')")
+    assert admin.locator("#cred-title").inner_text() == "Credentials for bob@example.com"
+    with Session(api_server.app.engine) as session:
+        [viewed] = session.exec(select(Event).where(Event.sandbox_id == made["id"],
+                                                    Event.action == "credentials_viewed")).all()
+    assert viewed.actor == "admin@example.com" and viewed.detail == {"member": "bob@example.com"}
