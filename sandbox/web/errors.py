@@ -13,9 +13,10 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.exceptions import HTTPException
 
 from sandbox import errors
-from sandbox.server.auth import NotAuthenticatedError
+from sandbox.config import Identity
+from sandbox.server.auth import NotAuthenticatedError, csrf_token
 from sandbox.server.problems import STATUS_OF
-from sandbox.web.render import ENV, SignInRequired
+from sandbox.web.render import ENV, SignInRequired, pending_approvals, signed_in
 from sandbox.web.security import is_page, page_headers, request_id_of
 
 log = logging.getLogger("sandbox.server")
@@ -70,7 +71,27 @@ def page_for(request: Request, exc: Exception):
                   type(exc).__name__)
     else:
         log.info("page_refused request_id=%s path=%s status=%s", request_id, request.url.path, status)
+    identity = _signed_in_or_none(request)
+    nav = {"badge": _badge(request, identity) if identity and status < 500 else 0,
+           "manager": bool(identity and (identity.is_admin or identity.manages)),
+           "admin": bool(identity and identity.is_admin)}
     html = ENV.get_template("error.html").render(
-        status=status, title=TITLES.get(status, "Error"), detail=detail, request_id=request_id, me=None,
-        nav={"badge": 0, "manager": False, "admin": False}, csrf="", path=request.url.path)
+        status=status, title=TITLES.get(status, "Error"), detail=detail, request_id=request_id, me=identity,
+        nav=nav, csrf=csrf_token(request) if identity else "", path=request.url.path)
     return HTMLResponse(html, status_code=status, headers=page_headers(request_id))
+
+
+def _signed_in_or_none(request: Request) -> Identity | None:
+    """Who is signed in, so an error page keeps the navigation; None when nobody is or
+    when finding out fails too (the error page itself must not fail)."""
+    try:
+        return signed_in(request)
+    except Exception:  # noqa: BLE001 - any failure here only costs the navigation
+        return None
+
+
+def _badge(request: Request, identity: Identity) -> int:
+    try:
+        return pending_approvals(request, identity)
+    except Exception:  # noqa: BLE001 - as above: the count is an extra
+        return 0

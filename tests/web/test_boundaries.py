@@ -32,6 +32,10 @@ def test_an_engineer_gets_error_pages_not_data_and_forms_need_csrf(web, api_serv
     text = bob.locator("main").inner_text()
     assert "secret-plan" not in bob.content() and "alice@example.com" not in bob.content()
     assert seen.headers["x-request-id"] in text  # the id the server log has
+    # The error page keeps bob's own navigation (a way on), and nothing he may not use.
+    assert bob.locator("nav a:has-text('My sandboxes')").count() == 1
+    assert "bob@example.com" in bob.locator(".who").inner_text()
+    assert bob.locator("nav a:has-text('Audit log')").count() == 0
     timeline = bob.request.get(f"/sandboxes/{alices['id']}/timeline")  # nor its polled parts
     assert timeline.status == 404 and "secret-plan" not in timeline.text()
     for path in ("/audit", "/sandboxes", "/approvals", "/reports", "/reports/cost"):
