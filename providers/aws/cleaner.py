@@ -13,8 +13,9 @@ the cleaner does not know. Anything left fails the pass.
 A dry run lists and deletes nothing. The cleaner works on the member account's own
 credentials (the access role, as IAM grants do), never on the management account's.
 
-Kinds live in cleaner_compute.py (EC2, Auto Scaling, ELB), cleaner_services.py (the
-other regional services and S3) and cleaner_iam.py; each is data (a name, a lister and a
+Kinds live in cleaner_compute.py (EC2, Auto Scaling, ELB), cleaner_network.py (VPC
+endpoints, peering connections, network ACLs), cleaner_services.py (the other regional
+services and S3) and cleaner_iam.py; each is data (a name, a lister and a
 deleter), in the style of Cloud Custodian's resource registry.
 """
 
@@ -51,7 +52,9 @@ GONE_CODES = frozenset({
     "InvalidNetworkInterfaceID.NotFound", "NatGatewayNotFound", "InvalidInternetGatewayID.NotFound",
     "InvalidRouteTableID.NotFound", "InvalidSubnetID.NotFound", "InvalidGroup.NotFound",
     "InvalidVpcID.NotFound", "InvalidLaunchTemplateId.NotFound", "LoadBalancerNotFound",
-    "TargetGroupNotFound", "ValidationError.NotFound",
+    "TargetGroupNotFound", "ValidationError.NotFound", "InvalidVpcEndpointId.NotFound",
+    "InvalidVpcPeeringConnectionID.NotFound", "InvalidVpcPeeringConnectionId.NotFound",  # AWS's, moto's
+    "InvalidNetworkAclID.NotFound",
 })
 
 Clients = Callable[[str, str], Any]  # (service, region) -> a boto3 client in the member account
@@ -300,9 +303,10 @@ def _benign(ctx: Context, arn: str, region: str) -> bool:
 
 def all_kinds() -> list[Kind]:
     """Every kind, in the order a pass deletes them."""
-    from sandbox.providers.aws import cleaner_compute as compute, cleaner_iam as iam, cleaner_services as services
+    from sandbox.providers.aws import cleaner_compute as compute, cleaner_iam as iam, cleaner_network as network
+    from sandbox.providers.aws import cleaner_services as services
 
-    return [*services.FIRST, *compute.KINDS, *services.KINDS, *compute.NETWORK, *iam.KINDS]
+    return [*services.FIRST, *compute.KINDS, *services.KINDS, *network.KINDS, *compute.NETWORK, *iam.KINDS]
 
 
 # -- member-account credentials -------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Cleaner kinds for EC2, Auto Scaling and Elastic Load Balancing (see cleaner.py).
 
 KINDS run early (what launches or fronts instances, then the instances); NETWORK runs
-after every other service has let go of its network interfaces. The default VPC, its
+after every other service has let go of its network interfaces (and after the VPC
+endpoints, peering connections and network ACLs of cleaner_network.py). The default VPC, its
 subnets, its internet gateway, default security groups and main route tables stay: every
 account has them, and new sandboxes expect them.
 """
@@ -10,9 +11,17 @@ from __future__ import annotations
 
 from typing import Iterator
 
+from botocore.exceptions import ClientError
+
+from sandbox.providers.aws.calls import error_code
 from sandbox.providers.aws.cleaner import Context, Kind, Resource, pages
 
 GONE_INSTANCE_STATES = frozenset({"terminated"})
+
+# A classic load balancer's ARN has the same type as an application or network one's
+# ("elasticloadbalancing:loadbalancer", which that kind's name covers for the tagging
+# check); the suffix keeps the two kinds, and so their batches, apart.
+CLASSIC_LOAD_BALANCER = "elasticloadbalancing:loadbalancer/classic"
 
 
 # -- Auto Scaling and load balancers -------------------------------------------------------
@@ -30,6 +39,25 @@ def delete_auto_scaling_group(ctx: Context, r: Resource) -> None:
     client.delete_auto_scaling_group(AutoScalingGroupName=r.key, ForceDelete=True)
 
 
+def list_launch_configurations(ctx: Context, region: str) -> Iterator[Resource]:
+    client = ctx.client("autoscaling", region)
+    for config in pages(client, "describe_launch_configurations", "LaunchConfigurations"):
+        yield Resource("autoscaling:launchConfiguration", region, config["LaunchConfigurationName"],
+                       config["LaunchConfigurationARN"])
+
+
+def delete_launch_configuration(ctx: Context, r: Resource) -> None:
+    # In use by a group until the groups are gone (so after them); no deletion protection.
+    try:
+        ctx.client("autoscaling", r.region).delete_launch_configuration(LaunchConfigurationName=r.key)
+    except ClientError as exc:
+        # AWS says "already gone" only as a ValidationError ("Launch configuration name not
+        # found"), too broad a code for GONE_CODES.
+        message = str(exc.response.get("Error", {}).get("Message", "")).lower()
+        if not (error_code(exc) == "ValidationError" and "not found" in message):
+            raise
+
+
 def list_load_balancers(ctx: Context, region: str) -> Iterator[Resource]:
     client = ctx.client("elbv2", region)
     for lb in pages(client, "describe_load_balancers", "LoadBalancers"):
@@ -41,6 +69,20 @@ def delete_load_balancer(ctx: Context, r: Resource) -> None:
     client.modify_load_balancer_attributes(LoadBalancerArn=r.key, Attributes=[
         {"Key": "deletion_protection.enabled", "Value": "false"}])
     client.delete_load_balancer(LoadBalancerArn=r.key)
+
+
+def list_classic_load_balancers(ctx: Context, region: str) -> Iterator[Resource]:
+    client = ctx.client("elb", region)
+    for lb in pages(client, "describe_load_balancers", "LoadBalancerDescriptions"):
+        name = lb["LoadBalancerName"]
+        yield Resource(CLASSIC_LOAD_BALANCER, region, name,
+                       ctx.arn("elasticloadbalancing", region, f"loadbalancer/{name}"))
+
+
+def delete_classic_load_balancer(ctx: Context, r: Resource) -> None:
+    # A classic load balancer has no deletion protection; deleting it deregisters its
+    # instances and releases its network interfaces (asynchronously, in AWS).
+    ctx.client("elb", r.region).delete_load_balancer(LoadBalancerName=r.key)
 
 
 def list_target_groups(ctx: Context, region: str) -> Iterator[Resource]:
@@ -266,7 +308,9 @@ def delete_vpc(ctx: Context, r: Resource) -> None:
 
 KINDS = [
     Kind("autoscaling:autoScalingGroup", list_auto_scaling_groups, delete_auto_scaling_group, wait=True),
+    Kind("autoscaling:launchConfiguration", list_launch_configurations, delete_launch_configuration),
     Kind("elasticloadbalancing:loadbalancer", list_load_balancers, delete_load_balancer, wait=True),
+    Kind(CLASSIC_LOAD_BALANCER, list_classic_load_balancers, delete_classic_load_balancer),
     Kind("elasticloadbalancing:targetgroup", list_target_groups, delete_target_group),
     Kind("ec2:instance", list_instances, delete_instance, wait=True),
     Kind("ec2:launch-template", list_launch_templates, delete_launch_template),

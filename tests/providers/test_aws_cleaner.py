@@ -119,6 +119,26 @@ def make_region(member: Member, region: str) -> dict[str, str]:
     nat_ip = ec2.allocate_address(Domain="vpc")["AllocationId"]
     ec2.create_nat_gateway(SubnetId=subnets[0], AllocationId=nat_ip)
     ec2.create_network_interface(SubnetId=subnets[1], Groups=[web])
+    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{region}.s3", VpcEndpointType="Gateway",
+                            RouteTableIds=[table])  # holds a route in the table
+    ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=f"com.amazonaws.{region}.sqs", VpcEndpointType="Interface",
+                            SubnetIds=[subnets[1]], SecurityGroupIds=[web],  # holds an interface
+                            TagSpecifications=[{"ResourceType": "vpc-endpoint", "Tags": TAGS}])
+    peer = ec2.create_vpc(CidrBlock="10.2.0.0/16")["Vpc"]["VpcId"]
+    peering = ec2.create_vpc_peering_connection(VpcId=vpc, PeerVpcId=peer)["VpcPeeringConnection"]
+    ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=peering["VpcPeeringConnectionId"])
+    ec2.create_route(RouteTableId=table, DestinationCidrBlock="10.2.0.0/16",
+                     VpcPeeringConnectionId=peering["VpcPeeringConnectionId"])
+    acl = ec2.create_network_acl(VpcId=vpc, TagSpecifications=[
+        {"ResourceType": "network-acl", "Tags": TAGS}])["NetworkAcl"]["NetworkAclId"]
+    ec2.create_network_acl_entry(NetworkAclId=acl, RuleNumber=100, Protocol="6", RuleAction="deny", Egress=False,
+                                 CidrBlock="0.0.0.0/0", PortRange={"From": 22, "To": 22})
+    held = ec2.describe_network_acls(Filters=[{"Name": "association.subnet-id", "Values": [subnets[1]]}])
+    association = next(a["NetworkAclAssociationId"] for a in held["NetworkAcls"][0]["Associations"]
+                       if a["SubnetId"] == subnets[1])
+    ec2.replace_network_acl_association(AssociationId=association, NetworkAclId=acl)  # holds a subnet
+    default_vpc = ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"][0]["VpcId"]
+    ec2.create_network_acl(VpcId=default_vpc)  # goes, though the default VPC stays
 
     instance = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro",
                                  SubnetId=subnets[0], SecurityGroupIds=[web], DisableApiTermination=True,
@@ -130,11 +150,20 @@ def make_region(member: Member, region: str) -> dict[str, str]:
         {"ResourceType": "volume", "Tags": TAGS}])["VolumeId"]
     ec2.create_snapshot(VolumeId=volume)
     ec2.create_image(InstanceId=instance, Name="app-image")
+    classic = member("elb", region)
+    classic.create_load_balancer(LoadBalancerName="classic", Subnets=[subnets[0]], SecurityGroups=[web], Tags=TAGS,
+                                 Listeners=[{"Protocol": "HTTP", "LoadBalancerPort": 80, "InstancePort": 80}])
+    classic.register_instances_with_load_balancer(LoadBalancerName="classic", Instances=[{"InstanceId": instance}])
     template = ec2.create_launch_template(LaunchTemplateName="app", LaunchTemplateData={
         "ImageId": image, "InstanceType": "t3.micro"})["LaunchTemplate"]["LaunchTemplateId"]
     member("autoscaling", region).create_auto_scaling_group(
         AutoScalingGroupName="app", MinSize=1, MaxSize=2, DesiredCapacity=1,
         LaunchTemplate={"LaunchTemplateId": template}, VPCZoneIdentifier=subnets[1])
+    autoscaling = member("autoscaling", region)
+    autoscaling.create_launch_configuration(LaunchConfigurationName="legacy", ImageId=image, InstanceType="t3.micro")
+    autoscaling.create_auto_scaling_group(  # the configuration is in use until the group goes
+        AutoScalingGroupName="legacy", MinSize=1, MaxSize=1, DesiredCapacity=1, LaunchConfigurationName="legacy",
+        VPCZoneIdentifier=subnets[0], LoadBalancerNames=["classic"])
 
     elb = member("elbv2", region)
     lb = elb.create_load_balancer(Name="app", Subnets=subnets, SecurityGroups=[web])["LoadBalancers"][0]
@@ -183,7 +212,7 @@ def make_region(member: Member, region: str) -> dict[str, str]:
     kms = member("kms", region)
     key = kms.create_key(Tags=[{"TagKey": "owner", "TagValue": "alice"}])["KeyMetadata"]["KeyId"]
     kms.create_alias(AliasName="alias/app", TargetKeyId=key)
-    return {"vpc": vpc, "instance": instance, "key": key, "bucket": bucket}
+    return {"vpc": vpc, "peer": peer, "instance": instance, "key": key, "bucket": bucket}
 
 
 # -- what moto still holds ----------------------------------------------------------------------------
@@ -193,7 +222,7 @@ def holdings(member: Member, region: str) -> dict[str, list[str]]:
     ec2 = member("ec2", region)
     default_vpcs = {v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if v["IsDefault"]}
     kms = member("kms", region)
-    rds, elb = member("rds", region), member("elbv2", region)
+    rds, elb, autoscaling = member("rds", region), member("elbv2", region), member("autoscaling", region)
     terminated = {i["InstanceId"] for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]
                   if i["State"]["Name"] == "terminated"}
     found = {
@@ -218,9 +247,21 @@ def holdings(member: Member, region: str) -> dict[str, list[str]]:
         "security_groups": [g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]
                             if g["VpcId"] not in default_vpcs],
         "vpcs": [v["VpcId"] for v in ec2.describe_vpcs()["Vpcs"] if not v["IsDefault"]],
+        # (AWS, as moto, lists a deleted endpoint or peering connection a while, in state "deleted")
+        "vpc_endpoints": [e["VpcEndpointId"] for e in ec2.describe_vpc_endpoints()["VpcEndpoints"]
+                          if e["State"].lower() != "deleted"],
+        "peering_connections": [p["VpcPeeringConnectionId"] for p in
+                                ec2.describe_vpc_peering_connections()["VpcPeeringConnections"]
+                                if p["Status"]["Code"] not in ("deleted", "rejected", "failed", "expired")],
+        # A VPC's default ACL goes with it (moto keeps it after the VPC, AWS does not).
+        "network_acls": [a["NetworkAclId"] for a in ec2.describe_network_acls()["NetworkAcls"] if not a["IsDefault"]],
         "auto_scaling_groups": [g["AutoScalingGroupName"] for g in
-                                member("autoscaling", region).describe_auto_scaling_groups()["AutoScalingGroups"]],
+                                autoscaling.describe_auto_scaling_groups()["AutoScalingGroups"]],
+        "launch_configurations": [c["LaunchConfigurationName"] for c in
+                                  autoscaling.describe_launch_configurations()["LaunchConfigurations"]],
         "load_balancers": [lb["LoadBalancerName"] for lb in elb.describe_load_balancers()["LoadBalancers"]],
+        "classic_load_balancers": [lb["LoadBalancerName"] for lb in
+                                   member("elb", region).describe_load_balancers()["LoadBalancerDescriptions"]],
         "target_groups": [g["TargetGroupName"] for g in elb.describe_target_groups()["TargetGroups"]],
         "functions": [f["FunctionName"] for f in member("lambda", region).list_functions()["Functions"]],
         "tables": member("dynamodb", region).list_tables()["TableNames"],
@@ -259,7 +300,11 @@ def nonempty(found: dict[str, list[str]]) -> dict[str, list[str]]:
 @pytest.fixture
 def filled(member) -> dict[str, dict[str, str]]:
     make_iam(member)
-    return {region: make_region(member, region) for region in REGIONS}
+    made = {region: make_region(member, region) for region in REGIONS}
+    # Across regions, left pending acceptance: listed in both, deleted once, by its requester.
+    member("ec2", REGIONS[0]).create_vpc_peering_connection(
+        VpcId=made[REGIONS[0]]["peer"], PeerVpcId=made[REGIONS[1]]["vpc"], PeerRegion=REGIONS[1])
+    return made
 
 
 # -- the tests ------------------------------------------------------------------------------------------
@@ -268,6 +313,9 @@ def test_a_dry_run_names_everything_then_a_pass_deletes_it_all_but_the_protected
         aws_settings, account, member, filled):
     before = {region: holdings(member, region) for region in REGIONS}
     assert {"instances", "stacks", "db_clusters", "buckets", "users"} <= set(nonempty(before["us-east-1"]))
+    for region in REGIONS:  # the arranging made them (so a kind the cleaner skips fails below)
+        assert {"classic_load_balancers", "launch_configurations", "vpc_endpoints", "peering_connections",
+                "network_acls"} <= set(nonempty(before[region]))
 
     plan = cleaner_for(aws_settings, account).clean(dry_run=True)
 
@@ -279,9 +327,15 @@ def test_a_dry_run_names_everything_then_a_pass_deletes_it_all_but_the_protected
                      "elasticloadbalancing:loadbalancer", "s3", "lambda:function", "dynamodb:table",
                      "rds:db", "rds:cluster", "cloudformation:stack", "sns", "sqs", "logs:log-group",
                      "cloudwatch:alarm", "ecr:repository", "secretsmanager:secret", "kms:key",
-                     "iam:role", "iam:user", "iam:group", "iam:policy", "iam:instance-profile"}
+                     "iam:role", "iam:user", "iam:group", "iam:policy", "iam:instance-profile",
+                     "autoscaling:launchConfiguration", "ec2:vpc-endpoint", "ec2:vpc-peering-connection",
+                     "ec2:network-acl"}
     for region in REGIONS:
         assert f"arn:aws:ec2:{region}:{account}:instance/{filled[region]['instance']}" in plan.deleted
+        assert f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/classic" in plan.deleted
+    # The cross-region peering connection is named once, in its requester's region.
+    peerings = [arn for arn in plan.deleted if arn_type(arn) == "ec2:vpc-peering-connection"]
+    assert len(peerings) == 3 and len({arn.rsplit("/", 1)[1] for arn in peerings}) == 3
     assert not any(arn.endswith(tuple(f"role/{role}" for role in PROTECTED)) for arn in plan.deleted)
 
     report = cleaner_for(aws_settings, account).clean()
@@ -302,6 +356,7 @@ def test_a_dry_run_names_everything_then_a_pass_deletes_it_all_but_the_protected
     for region in REGIONS:
         assert f"arn:aws:s3:::{filled[region]['bucket']}" in report.deleted
         assert f"arn:aws:ec2:{region}:{account}:vpc/{filled[region]['vpc']}" in report.deleted
+        assert f"arn:aws:elasticloadbalancing:{region}:{account}:loadbalancer/classic" in report.deleted
     # The account is as a fresh one: a second pass finds nothing to do.
     again = cleaner_for(aws_settings, account).clean()
     assert again.clean and again.deleted == []
@@ -338,3 +393,23 @@ def test_a_tagged_resource_of_a_type_the_cleaner_does_not_know_fails_the_pass(aw
     assert report.left == [f"arn:aws:ssm:eu-west-1:{account}:parameter/app/flag"]
     assert not report.clean
     assert ssm.get_parameter(Name="/app/flag")["Parameter"]["Value"] == "on"
+
+
+def test_peering_another_account_asked_for_is_rejected_if_pending_and_deleted_if_active(
+        aws_settings, aws_admin, aws_url, account, member):
+    status = aws_admin.org.create_account(Email="pool-2@example.com", AccountName="pool-2")
+    other = Member(aws_url, status["CreateAccountStatus"]["AccountId"])
+    ours = member("ec2").create_vpc(CidrBlock="10.1.0.0/16")["Vpc"]["VpcId"]
+    theirs = other("ec2").create_vpc(CidrBlock="10.9.0.0/16")["Vpc"]["VpcId"]
+    asked = [other("ec2").create_vpc_peering_connection(VpcId=theirs, PeerVpcId=ours, PeerOwnerId=account)
+             ["VpcPeeringConnection"]["VpcPeeringConnectionId"] for _ in range(2)]
+    member("ec2").accept_vpc_peering_connection(VpcPeeringConnectionId=asked[0])
+
+    report = cleaner_for(aws_settings, account, regions=("us-east-1",)).clean()
+
+    assert report.clean
+    states = {p["VpcPeeringConnectionId"]: p["Status"]["Code"] for p in
+              other("ec2").describe_vpc_peering_connections()["VpcPeeringConnections"]}
+    assert states == {asked[0]: "deleted", asked[1]: "rejected"}  # only its requester may delete a pending one
+    assert [v["VpcId"] for v in other("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]] == [theirs]
+    assert [v["VpcId"] for v in member("ec2").describe_vpcs()["Vpcs"] if not v["IsDefault"]] == []
