@@ -63,7 +63,12 @@ MEMBER_CLIENTS_KEPT = 32
 
 # client_factory(service_name, credentials=None) -> boto3 client. `credentials` is the
 # STS Credentials dict of an assumed role (AccessKeyId, SecretAccessKey, SessionToken).
+# A client for a region other than settings.region is asked for with region=... as well.
 ClientFactory = Callable[..., Any]
+
+# Service Quotas holds the Organizations quotas in us-east-1 only (Organizations is a global
+# service hosted there: https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html).
+SERVICE_QUOTAS_REGION = "us-east-1"
 
 
 def error_code(exc: BaseException) -> str:
@@ -150,12 +155,20 @@ class AwsClients:
         self._static_keys: dict[str, str] | None = None
         self._management_account: str | None = None
 
-    def get(self, service: str) -> Any:
+    def get(self, service: str, region: str | None = None) -> Any:
+        """The management account's client for `service`, in settings.region unless `region`."""
+        other = region is not None and region != self.settings.region
+        key = f"{service}@{region}" if other else service
         with self._lock:
-            if service not in self._clients:
-                with aws_errors(f"{service} client setup", self._where()):
-                    self._clients[service] = self._factory(service)
-            return self._clients[service]
+            if key not in self._clients:
+                with aws_errors(f"{service} client setup", self._where(region if other else None)):
+                    self._clients[key] = (self._factory(service, region=region) if other
+                                          else self._factory(service))
+            return self._clients[key]
+
+    def service_quotas(self) -> Any:
+        """Service Quotas in us-east-1, where the Organizations quotas live."""
+        return self.get("service-quotas", region=SERVICE_QUOTAS_REGION)
 
     def management_account(self) -> str:
         if self._management_account is None:
@@ -182,14 +195,15 @@ class AwsClients:
                 self._members.popitem(last=False)
         return client
 
-    def _where(self) -> str:
+    def _where(self, region: str | None = None) -> str:
         settings = self.settings
-        return (f"profile {settings.profile or 'default'}, region {settings.region}"
+        return (f"profile {settings.profile or 'default'}, region {region or settings.region}"
                 + (f", endpoint {settings.endpoint_url}" if settings.endpoint_url else ""))
 
     # -- the default factory ---------------------------------------------------------
 
-    def _boto3_client(self, service: str, credentials: dict[str, Any] | None = None) -> Any:
+    def _boto3_client(self, service: str, credentials: dict[str, Any] | None = None,
+                      region: str | None = None) -> Any:
         settings = self.settings
         if self._session is None:
             self._session = boto3.Session(profile_name=settings.profile or None,
@@ -201,6 +215,8 @@ class AwsClients:
         kwargs: dict[str, Any] = {
             "config": Config(retries={"max_attempts": settings.max_attempts, "mode": "standard"}),
         }
+        if region is not None:
+            kwargs["region_name"] = region
         if settings.endpoint_url:
             kwargs["endpoint_url"] = settings.endpoint_url
         if credentials is not None:

@@ -4,19 +4,35 @@ from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any, Iterator
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from sandbox.errors import CloseQuotaError, ProviderError
 
-from sandbox.providers.aws.calls import AwsClients, aws_errors, is_code
+from sandbox.providers.aws.calls import AwsClients, aws_errors, error_code, is_code, translate
 
 log = logging.getLogger("sandbox.aws")
 
 # DescribeCreateAccountStatus FailureReasons that may pass if we simply try again.
 RETRYABLE_CREATE_FAILURES = frozenset({"CONCURRENT_ACCOUNT_MODIFICATION", "INTERNAL_FAILURE"})
 CLOSED_STATES = frozenset({"SUSPENDED", "PENDING_CLOSURE", "CLOSED"})
+
+# Service Quotas' "Default maximum number of accounts" of Organizations, and its documented
+# default (https://docs.aws.amazon.com/organizations/latest/userguide/orgs_reference_limits.html).
+ACCOUNT_QUOTA_SERVICE = "organizations"
+ACCOUNT_QUOTA_CODE = "L-29A0C5DF"
+DOCUMENTED_ACCOUNT_LIMIT = 10
+ACCOUNT_LIMIT_CACHE_SECONDS = 300.0  # a granted increase is seen within five minutes
+
+
+@dataclass(frozen=True)
+class AccountLimit:
+    """The organization's account quota and where its value came from."""
+
+    value: int
+    source: str
 
 
 def normalize_path(path: str) -> str:
@@ -41,6 +57,7 @@ class Organization:
     def __init__(self, clients: AwsClients):
         self.clients = clients
         self._ou_ids: dict[str, str] = {}
+        self._account_limit: tuple[AccountLimit, float] | None = None  # (limit, good until)
 
     @property
     def org(self) -> Any:
@@ -130,6 +147,61 @@ class Organization:
                     if account["Email"].lower() == email.lower():
                         return account["Id"]
         return None
+
+    def count_accounts(self) -> int:
+        """The accounts that count against the account quota: every one the organization
+        holds but CLOSED. A closed account stays SUSPENDED (or PENDING_CLOSURE) for its
+        90-day post-closure period and counts all that time, as ACTIVE ones do."""
+        with aws_errors("ListAccounts", "the organization"):
+            return sum(1 for page in self.org.get_paginator("list_accounts").paginate()
+                       for account in page["Accounts"] if account_state(account) != "CLOSED")
+
+    def account_limit(self) -> AccountLimit | None:
+        """The most accounts the organization may hold (cached a few minutes); None when
+        Service Quotas cannot say for now (throttled, unavailable): CreateAccount itself
+        still enforces the quota then."""
+        cached = self._account_limit
+        if cached is not None and time.monotonic() < cached[1]:
+            return cached[0]
+        limit = self._read_account_limit()
+        if limit is not None:
+            self._account_limit = (limit, time.monotonic() + ACCOUNT_LIMIT_CACHE_SECONDS)
+        return limit
+
+    def _read_account_limit(self) -> AccountLimit | None:
+        """GetServiceQuota (the applied value, an increase included); without one
+        (NoSuchResourceException), GetAWSDefaultServiceQuota; when that fails too, AWS's
+        documented default of 10. None when GetServiceQuota may not be read (denied) or
+        fails for now: the default would then understate a raised quota."""
+        subject = f"quota {ACCOUNT_QUOTA_SERVICE} {ACCOUNT_QUOTA_CODE}"
+        quotas = self.clients.service_quotas()
+        names = {"ServiceCode": ACCOUNT_QUOTA_SERVICE, "QuotaCode": ACCOUNT_QUOTA_CODE}
+        try:
+            value = quotas.get_service_quota(**names)["Quota"].get("Value")
+            if value is not None:
+                return AccountLimit(int(value), f"the applied quota {ACCOUNT_QUOTA_CODE}")
+        except (ClientError, BotoCoreError) as exc:
+            if is_code(exc, "AccessDeniedException"):
+                log.warning("event=account_quota_unreadable hint=%r",
+                            "allow servicequotas:GetServiceQuota so the pool sees the account quota")
+                return None
+            if not is_code(exc, "NoSuchResourceException"):
+                error = translate(exc, "GetServiceQuota", subject)
+                if not error.retryable:  # the credentials or the request: the operator's to fix
+                    raise error from exc
+                log.warning("event=account_quota_unknown code=%s error=%r", error.code, str(error))
+                return None
+            log.info("event=account_quota_not_applied code=%s", error_code(exc))
+        try:
+            value = quotas.get_aws_default_service_quota(**names)["Quota"].get("Value")
+            if value is not None:
+                return AccountLimit(int(value), f"the AWS default of quota {ACCOUNT_QUOTA_CODE}")
+        except (ClientError, BotoCoreError) as exc:
+            # With no applied value the limit is AWS's default, which AWS documents.
+            log.warning("event=account_quota_default_unread operation=GetAWSDefaultServiceQuota code=%s",
+                        error_code(exc))
+        return AccountLimit(DOCUMENTED_ACCOUNT_LIMIT, "AWS's documented default; Service Quotas did not "
+                            f"give quota {ACCOUNT_QUOTA_CODE}")
 
     def create_account(self, email: str, name: str, tags: dict[str, str]) -> str:
         with aws_errors("CreateAccount", name):

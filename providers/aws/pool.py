@@ -17,7 +17,8 @@ from sandbox.provider import POOL_STATES, Placement, Plan, StepStore
 from sandbox.providers.aws.calls import aws_errors
 from sandbox.providers.aws.cleaner import account_cleaner
 from sandbox.providers.aws.guardrails import FROZEN_POLICY, GUARDRAIL_POLICY
-from sandbox.providers.aws.organizations import CLOSED_STATES, account_state, normalize_path
+from sandbox.providers.aws.organizations import (ACCOUNT_QUOTA_CODE, CLOSED_STATES, account_state,
+                                                   normalize_path)
 
 if TYPE_CHECKING:
     from sandbox.providers.aws.calls import AwsClients
@@ -95,6 +96,7 @@ class AccountPoolMixin:
         email = pattern.format(name=name)
         account_id = self.org.find_account_by_email(email, name)  # an interrupted create made it
         if account_id is None:
+            self._require_account_room(name)
             request_id = self.org.create_account(email, name, {"sandbox-pool": "true"})
             status = self.org.wait_for_account(request_id, name)
             if status is None or status["State"] == "FAILED":
@@ -109,6 +111,25 @@ class AccountPoolMixin:
         self.org.move(account_id, self.pool_ou("cleaning"))
         log.info("event=pool_account_created name=%s account=%s", name, account_id)
         return account_id
+
+    def _require_account_room(self, name: str) -> None:
+        """Refuse, before CreateAccount, when the organization already holds as many
+        accounts as its quota allows: the refusal CreateAccount's ACCOUNT_LIMIT_EXCEEDED
+        would give, without a FAILED request left behind."""
+        limit = self.org.account_limit()
+        if limit is None:  # Service Quotas cannot say now: CreateAccount enforces the quota
+            return
+        held = self.org.count_accounts()
+        if held < limit.value:
+            return
+        log.warning("event=pool_account_quota_reached name=%s accounts=%d limit=%d", name, held, limit.value)
+        raise ProviderError(
+            f"AWS account quota reached: the organization holds {held} accounts (closed ones count "
+            f"for 90 days) and may hold {limit.value} ({limit.source}); pool account {name} not "
+            f"created: request an increase of quota organizations {ACCOUNT_QUOTA_CODE} in Service "
+            "Quotas (us-east-1), or retire quarantined or unused pool accounts with: "
+            "sandbox admin pool retire ID (a closed account frees its place after 90 days)",
+            retryable=False, code="ACCOUNT_LIMIT_EXCEEDED")
 
     def pool_move(self, cloud_id: str, state: str) -> None:
         self.org.move(cloud_id, self.pool_ou(state))
