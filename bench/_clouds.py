@@ -14,7 +14,11 @@ is counted (by X-Amz-Target or Action) and, when asked, delayed before it is for
 The proxy's own endpoints:
     GET    /_bench/stats      {"requests": N, "by_action": {...}}
     DELETE /_bench/stats      zero the counts
-    POST   /_bench/config     {"latency_ms": N}
+    POST   /_bench/config     {"latency_ms": N} and/or {"create_account_seconds": S}
+With create_account_seconds set (0, the default: off), an Organizations CreateAccount
+takes that long, as in AWS (where it is minutes, not moto's instant): the proxy notes
+each CreateAccount request id it forwards and, while the id is younger than S seconds,
+rewrites the answer to DescribeCreateAccountStatus to State IN_PROGRESS (no AccountId).
 GCP: the emulator has these natively (GET /emulator/stats, POST /emulator/config).
 
 Parent side: `CloudProcess.start("aws")` (moto and its proxy) or `CloudProcess.start("gcp")`
@@ -50,6 +54,8 @@ class _ProxyState:
         parts = urlsplit(upstream)
         self.host, self.port = parts.hostname, parts.port
         self.latency_ms = 0
+        self.create_account_seconds = 0.0  # 0: CreateAccount as moto does it (done at once)
+        self.create_requests: dict[str, float] = {}  # CreateAccount request id -> when answered
         self.counts: Counter = Counter()
         self.lock = threading.Lock()
         self.local = threading.local()
@@ -77,9 +83,11 @@ class _ProxyHandler(BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         if self.path.startswith("/_bench/"):
             return self._control(state, body)
+        action = ""
         if not self.path.startswith("/moto-api/"):
+            action = _action(self.headers, body)
             with state.lock:
-                state.counts[_action(self.headers, body)] += 1
+                state.counts[action] += 1
             if state.latency_ms:
                 time.sleep(state.latency_ms / 1000)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_BY_HOP}
@@ -93,6 +101,8 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             except (http.client.HTTPException, OSError):
                 if attempt:
                     raise
+        if state.create_account_seconds and response.status == 200:
+            payload = _slow_create_account(state, action, body, payload)
         self.send_response(response.status)
         for key, value in response.getheaders():
             if key.lower() not in HOP_BY_HOP and key.lower() not in ("server", "date"):
@@ -105,19 +115,50 @@ class _ProxyHandler(BaseHTTPRequestHandler):
 
     def _control(self, state: _ProxyState, body: bytes) -> None:
         if self.command == "POST" and self.path == "/_bench/config":
-            state.latency_ms = int(json.loads(body or b"{}").get("latency_ms", 0))
+            config = json.loads(body or b"{}")
+            if "latency_ms" in config or "create_account_seconds" not in config:
+                state.latency_ms = int(config.get("latency_ms", 0))
+            if "create_account_seconds" in config:
+                state.create_account_seconds = float(config["create_account_seconds"] or 0)
         elif self.command == "DELETE" and self.path == "/_bench/stats":
             with state.lock:
                 state.counts.clear()
         with state.lock:
             doc = {"requests": sum(state.counts.values()), "by_action": dict(state.counts),
-                   "latency_ms": state.latency_ms}
+                   "latency_ms": state.latency_ms, "create_account_seconds": state.create_account_seconds}
         payload = json.dumps(doc).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(payload)))
         self.end_headers()
         self.wfile.write(payload)
+
+
+def _slow_create_account(state: _ProxyState, action: str, body: bytes, payload: bytes) -> bytes:
+    """The create_account_seconds knob: note CreateAccount request ids; answer
+    DescribeCreateAccountStatus IN_PROGRESS while the request is younger than the knob."""
+    if action.endswith(".CreateAccount"):
+        try:
+            request_id = json.loads(payload)["CreateAccountStatus"]["Id"]
+        except (ValueError, KeyError, TypeError):
+            return payload
+        with state.lock:
+            state.create_requests[request_id] = time.monotonic()
+    elif action.endswith(".DescribeCreateAccountStatus"):
+        try:
+            request_id = json.loads(body or b"{}")["CreateAccountRequestId"]
+            doc = json.loads(payload)
+            status = doc["CreateAccountStatus"]
+        except (ValueError, KeyError, TypeError):
+            return payload
+        with state.lock:
+            since = state.create_requests.get(request_id)
+        if since is not None and time.monotonic() - since < state.create_account_seconds:
+            for key in ("AccountId", "CompletedTimestamp", "FailureReason"):
+                status.pop(key, None)
+            status["State"] = "IN_PROGRESS"
+            return json.dumps(doc).encode()
+    return payload
 
 
 def _action(headers: Any, body: bytes) -> str:
@@ -214,6 +255,12 @@ class CloudProcess:
     def set_latency(self, latency_ms: int) -> None:
         self._call("POST", "/_bench/config" if self.kind == "aws" else "/emulator/config",
                    {"latency_ms": latency_ms})
+
+    def set_create_account_seconds(self, seconds: float) -> None:
+        """AWS only: CreateAccount takes `seconds` to turn SUCCEEDED (0: at once, moto's way)."""
+        if self.kind != "aws":
+            raise ValueError("create_account_seconds is a knob of the AWS proxy")
+        self._call("POST", "/_bench/config", {"create_account_seconds": seconds})
 
     def reset(self) -> None:
         """Every account / project gone (the latency setting survives on AWS only)."""
