@@ -8,6 +8,9 @@ An account's cycle, each move an audit event (sandbox_id set when a sandbox is i
                    └──────────────── destroy of the sandbox ◀──────────────────────┘
     any but leased ─(retire: closed on purpose)─▶ retired
 
+A lease left to a sandbox recorded deleted (a provision that died before saving it, then
+cancelled) is nobody's: the pool job returns it to cleaning (reclaim_leases).
+
 The cloud does the work behind sandbox.provider.AccountPool; this module decides and
 remembers. Two replicas never take one account twice: a lease is a guarded UPDATE
 (state still ready), and cleaning claims a row with the same lease columns sandboxes use.
@@ -22,13 +25,13 @@ import secrets
 from datetime import datetime
 from typing import Any, Callable, Iterator, cast
 
-from sqlalchemy import CursorResult, func, or_, select, update
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlmodel import col
 
 from sandbox.config import Identity
 from sandbox.errors import IllegalTransitionError, NotFoundError, ProviderError, UsageError
-from sandbox.lifecycle import record_event
-from sandbox.models import POOL_STATES, Finding, Notification, PoolAccount
+from sandbox.lifecycle import DELETED, record_event
+from sandbox.models import POOL_STATES, Finding, Notification, PoolAccount, Sandbox
 from sandbox.provider import AccountPool, Placement, Plan, StepStore, account_pool
 from sandbox.service.access import require_admin
 from sandbox.service.app import App
@@ -188,8 +191,21 @@ def return_for_destroy(app: App, provider: str, placement: Placement, plan: Plan
     if not steps.get("pool_account"):
         return None
     with app.session() as session:
-        row_id = session.execute(select(col(PoolAccount.id)).where(
-            col(PoolAccount.provider) == provider, col(PoolAccount.cloud_id) == placement.cloud_id)).scalar()
+        # Without the account's id (a provision that died before saving it): the lease knows it.
+        mine = (col(PoolAccount.cloud_id) == placement.cloud_id if placement.cloud_id else
+                and_(col(PoolAccount.state) == LEASED, col(PoolAccount.sandbox_id) == plan.sandbox_id))
+        found = session.execute(select(col(PoolAccount.id), col(PoolAccount.cloud_id), col(PoolAccount.state),
+                                       col(PoolAccount.sandbox_id))
+                                .where(col(PoolAccount.provider) == provider, mine)).first()
+    row_id = found.id if found is not None else None
+    if found is not None and found.state != RETIRED and (found.state, found.sandbox_id) != (LEASED, plan.sandbox_id):
+        # Returned already, by an attempt of this teardown that died before the sandbox was
+        # recorded deleted: by now the account may be clean, ready, another sandbox's. Left be.
+        return {"account_id": found.cloud_id, "pool": "returned already"}
+    if not placement.cloud_id:
+        if found is None:
+            return None  # no lease either: nothing of the pool's
+        placement = Placement(cast(str, found.cloud_id), placement.location)
     pool = account_pool(app.provider(provider)) if pool_settings(app, provider) else None
     if pool is None:  # the pool was turned off since the lease: closed as any account is
         if row_id is not None:
@@ -214,6 +230,29 @@ def _return(app: App, row_id: int, sandbox_id: str) -> PoolAccount:
 
 
 # -- the pool job's work ------------------------------------------------------------------------
+
+def reclaim_leases(app: App, provider: str) -> list[str]:
+    """Leased accounts whose sandbox is deleted (or gone), back into cleaning; returns them.
+    A sandbox is recorded deleted only once its teardown returned its account, so such a
+    lease is nobody's: a provision that died between its lease and saving it in the steps
+    leaves one when the sandbox is then cancelled (it asked the cloud for nothing it knows
+    of, so it is withdrawn with no teardown)."""
+    with app.session() as session:
+        orphans = list(session.execute(
+            select(col(PoolAccount.id), col(PoolAccount.cloud_id), col(PoolAccount.sandbox_id))
+            .outerjoin(Sandbox, col(Sandbox.id) == col(PoolAccount.sandbox_id))
+            .where(col(PoolAccount.provider) == provider, col(PoolAccount.state) == LEASED,
+                   or_(col(Sandbox.id).is_(None), col(Sandbox.state) == DELETED))
+            .order_by(col(PoolAccount.id))).all())
+    returned: list[str] = []
+    for row_id, cloud_id, sandbox_id in orphans:
+        _pool(app, provider).pool_move(cloud_id, CLEANING)  # the frozen SCP first
+        _move(app, row_id, CLEANING, "pool_returned", actor=ACTOR, expect=(LEASED,), for_sandbox=sandbox_id,
+              detail={"why": f"sandbox {sandbox_id} was deleted without returning it"}, sandbox_id=None,
+              passes=0, failures=0)
+        returned.append(cloud_id)
+    return returned
+
 
 def refill(app: App, provider: str, *, limit: int | None = None) -> list[str]:
     """Create accounts until ready + on their way (cleaning, creating) reach min_ready,
@@ -330,11 +369,13 @@ def clean_account(app: App, row: PoolAccount, *, actor: str = ACTOR) -> PoolAcco
             _event(session, fresh, "pool_clean_pass", now, actor=actor, from_state=CLEANING, **summary)
             passes, failures = fresh.passes, fresh.failures
         if report["clean"] and passes >= settings.cleanup_passes:
-            # The database first: a ready account still in the cleaning OU is safe (its lease
-            # moves it), while one readied in the cloud but not here would sit unused.
+            # The cloud first. Ready here first, a lease in between would move the account to
+            # its department's OU and this move would pull it back out; killed in between,
+            # a ready row's account would stay in the cleaning OU. Killed after this move,
+            # the row is still cleaning: once the claim runs out, the next pass readies it.
+            pool.pool_move(row.cloud_id, READY)
             row = _move(app, cast(int, row.id), READY, "pool_ready", actor=actor, expect=(CLEANING,),
                         ready_at=now, reason=None)
-            pool.pool_move(cast(str, row.cloud_id), READY)
         elif not report["clean"] and failures >= settings.quarantine_after:
             row = quarantine(app, row, _reason(summary), actor=actor)
         elif not report["clean"]:

@@ -1,4 +1,5 @@
-"""The pool job: for every cloud with an account pool, resume or start the account
+"""The pool job: for every cloud with an account pool, return the leases deleted
+sandboxes left behind (sandbox.service.pool.reclaim_leases), resume or start the account
 creations that keep min_ready accounts ready or on their way (within max_size), then clean
 the accounts waiting in cleaning (sandbox.service.pool decides ready or quarantine).
 
@@ -13,7 +14,7 @@ from datetime import datetime
 
 from sandbox.errors import ProviderError
 from sandbox.service.app import App
-from sandbox.service.pool import CLEANING, claim_for_cleaning, clean_account, pool_clouds, refill
+from sandbox.service.pool import CLEANING, claim_for_cleaning, clean_account, pool_clouds, reclaim_leases, refill
 from sandbox.sweeps.base import SweepResult, sweep
 from sandbox.sweeps.common import Stop
 
@@ -25,6 +26,15 @@ JOB = "pool"
 @sweep(JOB)
 def keep_pool(app: App, result: SweepResult, now: datetime, stop: Stop | None) -> None:
     for provider in pool_clouds(app):
+        try:
+            reclaimed = reclaim_leases(app, provider)  # before refill: they count as on their way
+            result.due += len(reclaimed)
+            result.done += len(reclaimed)
+        except ProviderError as exc:
+            result.due += 1
+            result.failed += 1
+            result.errors.append(f"{provider} pool reclaim: {exc}")
+            log.warning("event=pool_reclaim_failed provider=%s error=%r", provider, str(exc))
         try:
             made = refill(app, provider)
             result.due += len(made)

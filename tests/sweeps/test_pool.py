@@ -2,9 +2,12 @@
 cleans accounts into ready; a sandbox leases one instead of creating an account; its
 teardown returns it to cleaning; failing cleans quarantine it.
 
-provision_sandbox and finish_destroy do not call the pool yet (see sandbox.service.pool:
-lease_for_provision, return_for_destroy); `provision_from_pool` and `return_to_pool`
-below run those hooks exactly where those two would.
+provision_sandbox calls sandbox.service.pool.lease_for_provision before the provider's
+provision, and finish_destroy calls return_for_destroy instead of the provider's destroy
+(sandbox/service/provisioning.py, sandbox/service/changes.py). `provision_from_pool` runs
+the hook once itself, to return what it leased, before provision_sandbox (whose own call
+then finds the lease saved in the steps); `return_to_pool` runs the hook as finish_destroy
+does, without recording the sandbox deleted. Crashes along the way: test_pool_crash.py.
 """
 
 from __future__ import annotations
