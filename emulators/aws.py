@@ -64,6 +64,31 @@ def load_managed_policies(names: Iterable[str] = MANAGED_POLICIES) -> None:
         os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
 
+# AWS's default of Organizations' account quota, which moto's Service Quotas does not know.
+ACCOUNT_QUOTA = {"ServiceCode": "organizations", "ServiceName": "AWS Organizations", "QuotaCode": "L-29A0C5DF",
+                 "QuotaArn": "arn:aws:servicequotas:us-east-1::organizations/L-29A0C5DF",
+                 "QuotaName": "Default maximum number of accounts", "Value": 10.0, "Unit": "None",
+                 "Adjustable": True, "GlobalQuota": True}
+
+
+def add_default_quotas() -> None:
+    """Answer GetAWSDefaultServiceQuota for the account quota as AWS does (moto answers 500
+    NotImplemented, which botocore retries for seconds before the pool falls back to the
+    same documented 10). GetServiceQuota stays moto's: no applied value, as in an
+    organization that never asked for an increase."""
+    from moto.servicequotas.exceptions import NoSuchResource
+    from moto.servicequotas.responses import ServiceQuotasResponse
+
+    def get_aws_default_service_quota(self: Any) -> str:
+        params = json.loads(self.body)
+        if (params.get("ServiceCode"), params.get("QuotaCode")) != ("organizations", "L-29A0C5DF"):
+            raise NoSuchResource
+        return json.dumps({"Quota": ACCOUNT_QUOTA})
+
+    if not hasattr(ServiceQuotasResponse, "get_aws_default_service_quota"):  # moto may learn it
+        setattr(ServiceQuotasResponse, "get_aws_default_service_quota", get_aws_default_service_quota)
+
+
 class AwsEmulator:
     """moto's ThreadedMotoServer on a local port, with our managed policies loaded."""
 
@@ -79,6 +104,7 @@ class AwsEmulator:
         from moto.server import ThreadedMotoServer
 
         load_managed_policies(self.managed_policies)
+        add_default_quotas()
         self._server = ThreadedMotoServer(ip_address=self.host, port=self.port, verbose=False)
         self._server.start()
         host, port = self._server.get_host_and_port()

@@ -2,10 +2,10 @@
 moto over HTTP and both databases.
 
 moto's Service Quotas knows no Organizations quota: GetServiceQuota for organizations
-L-29A0C5DF answers NoSuchResourceException and GetAWSDefaultServiceQuota is not implemented
-(HTTP 500), so against plain moto the limit is AWS's documented default of 10, and these
-tests fill moto's organization (which enforces no limit of its own) to exactly that many
-accounts. An applied quota, and Service Quotas refusing or throttling, come from
+L-29A0C5DF answers NoSuchResourceException (no applied value, as in an organization that
+never asked for an increase) and the emulator (emulators/aws.py) answers
+GetAWSDefaultServiceQuota with AWS's default of 10, so these tests fill moto's
+organization (which enforces no limit of its own) to exactly that many accounts. An applied quota, and Service Quotas refusing or throttling, come from
 tests.faults.proxies.AwsFaultProxy answering on the wire in front of moto.
 """
 
@@ -86,7 +86,7 @@ def test_at_the_limit_the_pool_job_refuses_without_create_account(pool_app, aws_
     assert result.due == 1 and result.failed == 1 and result.done == 0
     message = refusal(result)
     assert_one_line_refusal(message, DOCUMENTED_ACCOUNT_LIMIT, DOCUMENTED_ACCOUNT_LIMIT)
-    assert "AWS's documented default" in message  # moto gives no Organizations quota
+    assert "the AWS default of quota" in message  # no applied value: the emulator gives AWS's default
     assert len(aws_admin.accounts()) == accounts and create_requests(aws_admin) == requests  # no CreateAccount
     [row] = rows(app, PoolAccount)
     assert row.state == "creating" and row.cloud_id is None and row.reason == message
