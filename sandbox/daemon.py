@@ -110,11 +110,25 @@ class Daemon:
                               exc_info=not isinstance(exc, SandboxError))
         seconds = time.monotonic() - started
         self.metrics.observe(result, seconds, crashed=crashed)
+        if name == "pool" and not result.skipped:
+            self._observe_pool()
         idle = not (result.due or result.failed or result.skipped)  # a quiet heartbeat
         log.log(logging.DEBUG if idle else logging.INFO,
                 "job_done job=%s due=%d done=%d failed=%d skipped=%s seconds=%.3f",
                 name, result.due, result.done, result.failed, result.skipped, seconds)
         return result
+
+    def _observe_pool(self) -> None:
+        from sandbox.reports.pool import pool_rows  # only where a pool job runs
+
+        try:
+            with self.app.session() as session:
+                now = self.app.now()
+                rows = pool_rows(session, now - timedelta(days=1), now + timedelta(seconds=1))
+        except Exception as exc:  # noqa: BLE001 - the gauges wait for the next run
+            log.warning("pool_metrics_failed error=%r", _describe(exc))
+            return
+        self.metrics.observe_pool(rows)
 
     def run_once(self, names: list[str]) -> list[SweepResult]:
         results: list[SweepResult] = []

@@ -20,6 +20,7 @@ from sandbox.sweeps.base import SweepResult
 log = logging.getLogger("sandbox.metrics")
 
 OUTCOMES = ("ok", "failed", "skipped")
+POOL_GAUGE_STATES = ("ready", "leased", "cleaning", "quarantined")
 # Sweeps range from milliseconds (nothing due) to many minutes (CreateAccount waits).
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
 
@@ -41,6 +42,19 @@ class Metrics:
         self.last_success = Gauge("sandbox_sweep_last_success_timestamp_seconds",
                                   "Unix time at the end of the job's last run without failures.",
                                   ["job"], registry=self.registry)
+        # The pool's figures are the database's, so every replica reports the same ones.
+        self.pool_size = Gauge("sandbox_pool_size", "Accounts in the pool (every state but retired).",
+                               ["provider"], registry=self.registry)
+        self.pool_accounts = Gauge("sandbox_pool_accounts", "Pool accounts per state.", ["provider", "state"],
+                                   registry=self.registry)
+        self.pool_leases = Gauge("sandbox_pool_leases_last_day", "Accounts leased in the last 24 hours.",
+                                 ["provider"], registry=self.registry)
+        self.pool_lease_wait = Gauge("sandbox_pool_lease_wait_seconds_last_day",
+                                     "Median seconds from request (or approval) to lease, last 24 hours.",
+                                     ["provider"], registry=self.registry)
+        self.pool_failed_passes = Gauge("sandbox_pool_failed_clean_passes_last_day",
+                                        "Clean passes that failed in the last 24 hours.", ["provider"],
+                                        registry=self.registry)
         # Every job's series exist from the start, so a job that never succeeded shows its
         # last success at 0 (an alert on its age fires) instead of no series at all.
         for job in JOB_NAMES:
@@ -63,6 +77,19 @@ class Metrics:
         else:
             outcome = "failed"
         self.runs.labels(job, outcome).inc()
+
+    def observe_pool(self, rows: list[dict]) -> None:
+        """The account pool, as sandbox.reports.pool.pool_rows gives it over the last day:
+        accounts per state now, lease wait and failed clean passes in those 24 hours."""
+        for row in rows:
+            provider = row["provider"]
+            self.pool_size.labels(provider).set(row["size"])
+            for state in POOL_GAUGE_STATES:
+                self.pool_accounts.labels(provider, state).set(row[state])
+            self.pool_failed_passes.labels(provider).set(row["failed_passes"])
+            self.pool_leases.labels(provider).set(row["leases"])
+            if row["median_lease_wait_s"] is not None:
+                self.pool_lease_wait.labels(provider).set(row["median_lease_wait_s"])
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -32,15 +32,25 @@ def pool_section(session: Session, p: ReportParams) -> Section | None:
     """None for a manager's report, and where no pool was ever configured."""
     if p.departments is not None:
         return None
+    rows = pool_rows(session, p.start, p.end)
+    if not rows:
+        return None
+    return Section("pool", "Account pool", COLUMNS, rows,
+                   note="size and the states are now; leases, lease wait and failed clean passes cover the period")
+
+
+def pool_rows(session: Session, start: datetime, end: datetime) -> list[dict]:
+    """One row per provider with a pool (COLUMNS): the states now, the rest over [start, end).
+    The daemon's metrics read the same rows over the last day."""
     now = {(provider, state): n for provider, state, n in session.execute(
         select(col(PoolAccount.provider), col(PoolAccount.state), func.count())
         .group_by(col(PoolAccount.provider), col(PoolAccount.state)))}
     if not now:
-        return None
+        return []
     events = session.execute(
         select(col(Event.action), col(Event.sandbox_id), col(Event.at), col(Event.detail))
-        .where(col(Event.action).in_(("pool_leased", "pool_clean_pass")), col(Event.at) >= p.start,
-               col(Event.at) < p.end)).all()
+        .where(col(Event.action).in_(("pool_leased", "pool_clean_pass")), col(Event.at) >= start,
+               col(Event.at) < end)).all()
     waits: dict[str, list[float]] = {}
     failed: dict[str, int] = {}
     started = _request_times(session, {e.sandbox_id for e in events if e.action == "pool_leased"})
@@ -61,8 +71,7 @@ def pool_section(session: Session, p: ReportParams) -> Section | None:
             "median_lease_wait_s": round(median(waits[provider]), 1) if waits.get(provider) else None,
             "failed_passes": count(failed.get(provider)),
         })
-    return Section("pool", "Account pool", COLUMNS, rows,
-                   note="size and the states are now; leases, lease wait and failed clean passes cover the period")
+    return rows
 
 
 def _request_times(session: Session, sandbox_ids: set[str | None]) -> dict[str | None, datetime]:

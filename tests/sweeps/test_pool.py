@@ -299,3 +299,33 @@ def test_a_cleaning_account_a_dead_worker_held_waits_for_its_lease_then_is_clean
     run(app, "pool")
     row = pool_rows(app)[pooled]
     assert row.state == "ready" and row.lease_owner is None
+
+
+def test_the_daemons_metrics_show_the_pool_as_the_database_holds_it(pool_app):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from sandbox.daemon import Daemon
+
+    def samples(daemon) -> dict[tuple[str, str], float]:
+        return {(s.name, s.labels.get("state", "")): s.value
+                for family in text_string_to_metric_families(daemon.metrics.render().decode())
+                for s in family.samples if s.name.startswith("sandbox_pool_") and s.labels["provider"] == "aws"}
+
+    app = pool_app()
+    daemon = Daemon(app)
+    daemon.run_once(["pool"])
+    first = samples(daemon)
+    assert first[("sandbox_pool_accounts", "ready")] == 1 and first[("sandbox_pool_size", "")] == 1
+    assert first[("sandbox_pool_leases_last_day", "")] == 0
+    assert ("sandbox_pool_lease_wait_seconds_last_day", "") not in first  # no lease yet: no figure
+
+    provision_sandbox(app, request_sandbox(app, ALICE, "aws-individual")["id"], actor="test")
+    daemon.run_once(["pool"])  # refills to min_ready beside the leased one
+
+    after = samples(daemon)
+    states = {state: sum(1 for r in rows(app, PoolAccount) if r.state == state) for state in ("ready", "leased")}
+    assert states == {"ready": 1, "leased": 1}
+    assert {s: after[("sandbox_pool_accounts", s)] for s in states} == states
+    assert after[("sandbox_pool_size", "")] == 2 and after[("sandbox_pool_leases_last_day", "")] == 1
+    assert after[("sandbox_pool_lease_wait_seconds_last_day", "")] >= 0
+    assert after[("sandbox_pool_failed_clean_passes_last_day", "")] == 0
