@@ -23,7 +23,7 @@ from sandbox.errors import ConfigError, DatabaseUnavailableError, SchemaNewerErr
 MIGRATIONS_DIR = Path(str(resources.files("sandbox.migrations")))  # package data, as BUILTIN_TEMPLATES
 # The newest migration; a test checks it matches Alembic's head, so every command can
 # compare without loading Alembic.
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 def make_engine(url: str, **kwargs) -> Engine:

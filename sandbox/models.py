@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from datetime import date, datetime, timezone
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import JSON, Column, DateTime, Index, Numeric, String, Text, TypeDecorator, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
-from sandbox.snapshot import TemplateSnapshot
+if TYPE_CHECKING:
+    from sandbox.snapshot import TemplateSnapshot
 
 
 class UTCDateTime(TypeDecorator):
@@ -50,6 +51,7 @@ class Sandbox(SQLModel, table=True):
         Index("ix_sandbox_state_expires", "state", "expires_at"),
         Index("ix_sandbox_state_next_attempt", "state", "next_attempt_at"),  # the queues
         Index("ix_sandbox_created_id", "created_at", "id"),  # list pages, newest first
+        Index("ix_sandbox_expires_id", "expires_at", "id"),  # list pages by expiry
         # One cloud's sandboxes in a few states (the budgets, tags and reconcile sweeps):
         # with provider alone, SQLite's planner read half the table (migration 0005).
         Index("ix_sandbox_provider_state", "provider", "state"),
@@ -90,6 +92,8 @@ class Sandbox(SQLModel, table=True):
     @property
     def snapshot(self) -> TemplateSnapshot:
         """The template as it was when requested, so retries build the same."""
+        from sandbox.snapshot import TemplateSnapshot  # here: reading rows (`sandbox list`) needs none
+
         return TemplateSnapshot.from_json(self.plan)
 
 

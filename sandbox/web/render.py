@@ -52,11 +52,9 @@ def pending_approvals(request: Request, identity: Identity) -> int:
     """The navigation badge: requests this manager or admin may answer (not their own)."""
     if not (identity.is_admin or identity.manages):
         return 0
-    from sandbox import service
+    from sandbox.service.queries import count_awaiting_approval
 
-    page = service.list_sandbox_page(request.app.state.sandbox, identity, mine=False,
-                                     filters={"state": "requested"}, limit=100)
-    return sum(1 for s in page["items"] if awaits_approval(s) and s["owner"] != identity.email)
+    return count_awaiting_approval(request.app.state.sandbox, identity)
 
 
 def awaits_approval(view: dict[str, Any]) -> bool:

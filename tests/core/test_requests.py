@@ -257,3 +257,20 @@ def test_an_admin_approves_their_own_request_only_where_allow_self_says_so(db_ur
                 assert sandbox.approved_by is None
         finally:
             app.close()
+
+
+def test_the_approvals_badge_counts_every_waiting_request_the_caller_may_answer(db_app):
+    from sandbox.config import Identity
+    from sandbox.service.queries import count_awaiting_approval
+
+    db_app.settings.quotas.max_live_per_user = 0  # no per-user cap: several requests wait at once
+    waiting = [request_sandbox(db_app, ALICE, "aws-group")["id"] for _ in range(4)]
+    request_sandbox(db_app, ALICE, "aws-individual")  # needs no approval
+    approve_sandbox(db_app, ADMIN, waiting[0])  # answered: no longer waits
+    request_sandbox(db_app, ADMIN, "aws-group")  # the admin's own: not theirs to answer
+
+    assert count_awaiting_approval(db_app, ADMIN) == 3
+    manager = Identity(email="erin@example.com", department="engineering", manages=frozenset({"engineering"}))
+    elsewhere = Identity(email="frank@example.com", department="research", manages=frozenset({"research"}))
+    assert count_awaiting_approval(db_app, manager) == 4  # the admin's request is engineering's too
+    assert count_awaiting_approval(db_app, elsewhere) == 0
