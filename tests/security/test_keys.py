@@ -139,3 +139,134 @@ def test_rotation_changes_nothing_unless_every_row_decrypts(cloud_cli, active, d
     assert_one_line_error(cloud_cli("admin", "rotate-key", user=ADMIN), "the new key is not a valid Fernet key")
     assert "hunter2" not in cloud_cli("admin", "rotate-key", user=ADMIN).stderr
     assert ciphertexts(database) == before
+
+
+# ---- the key loading and Vault in-process, pinned by mutation testing (issue 16) ----------
+
+from sandbox.config import SecretsSettings, Settings  # noqa: E402
+from sandbox.secrets import KEY_ENV, NEW_KEY_ENV, load_key, load_new_key  # noqa: E402
+
+
+def settings_with(key: str = "", key_file: str = "") -> Settings:
+    return Settings(secrets=SecretsSettings(key=key, key_file=key_file))
+
+
+def test_load_key_prefers_env_then_config_then_file_and_strips_each(monkeypatch, tmp_path):
+    key_file = tmp_path / "key"
+    key_file.write_text("  from-file \n", encoding="utf-8")
+    monkeypatch.setenv(KEY_ENV, " from-env\n")
+    assert load_key(settings_with("from-config", str(key_file))) == "from-env"
+    monkeypatch.delenv(KEY_ENV)
+    assert load_key(settings_with(" from-config ", str(key_file))) == "from-config"
+    assert load_key(settings_with("", str(key_file))) == "from-file"
+    assert load_key(settings_with()) is None
+    monkeypatch.setenv(KEY_ENV, "")  # empty: as unset
+    assert load_key(settings_with("from-config")) == "from-config"
+
+
+def test_load_key_expands_home_and_names_an_unreadable_file(monkeypatch, tmp_path):
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "k").write_text("home-key", encoding="utf-8")
+    assert load_key(settings_with(key_file="~/k")) == "home-key"
+    with pytest.raises(SecretKeyError) as caught:
+        load_key(settings_with(key_file=str(tmp_path / "missing")))
+    assert str(caught.value) == f"cannot read secrets.key_file {tmp_path / 'missing'}: No such file or directory"
+
+
+def test_load_new_key_from_a_file_or_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv(NEW_KEY_ENV, " env-key ")
+    (tmp_path / "new.key").write_text(" file-key\n", encoding="utf-8")
+    assert load_new_key("~/new.key") == "file-key"  # the file wins over the environment
+    assert load_new_key() == "env-key"
+    assert load_new_key(None) == "env-key"
+
+
+def test_load_new_key_says_what_is_wrong(monkeypatch, tmp_path):
+    monkeypatch.delenv(NEW_KEY_ENV, raising=False)
+    with pytest.raises(SecretKeyError) as none:
+        load_new_key()
+    assert str(none.value) == ("no new key: give --new-key-file PATH or set SANDBOX_NEW_SECRET_KEY "
+                               "(make one with: sandbox admin generate-key)")
+    monkeypatch.setenv(NEW_KEY_ENV, "   ")
+    with pytest.raises(SecretKeyError, match="^no new key"):
+        load_new_key()
+
+    empty = tmp_path / "empty.key"
+    empty.write_text(" \n", encoding="utf-8")
+    with pytest.raises(SecretKeyError) as blank:
+        load_new_key(str(empty))
+    assert str(blank.value) == f"the new key file {empty} is empty (make a key with: sandbox admin generate-key)"
+
+    with pytest.raises(SecretKeyError) as missing:
+        load_new_key(str(tmp_path / "nope"))
+    assert str(missing.value) == f"cannot read the new key file {tmp_path / 'nope'}: No such file or directory"
+
+    binary = tmp_path / "binary.key"
+    binary.write_bytes(b"\xff\xfe\x00bad")
+    with pytest.raises(SecretKeyError) as undecodable:
+        load_new_key(str(binary))
+    assert str(undecodable.value) == f"cannot read the new key file {binary}: not a text file"
+
+
+def test_vault_round_trips_and_any_listed_key_decrypts():
+    old, new = generate_key(), generate_key()
+    stored = Vault(old).encrypt("s3cret")
+    assert stored != "s3cret" and Vault(old).decrypt(stored) == "s3cret"
+    both = Vault(f" {new} , {old} ,")  # spaces and an empty part are ignored
+    assert both.decrypt(stored) == "s3cret"
+    assert Vault(new).decrypt(both.encrypt("x")) == "x"  # the first key encrypts
+    Vault(old).require()
+
+
+@pytest.mark.parametrize("key", [None, "", " , "])
+def test_vault_without_a_key_refuses_with_how_to_make_one(key):
+    with pytest.raises(SecretKeyError) as caught:
+        Vault(key).require()
+    assert str(caught.value) == ("no encryption key for secrets: set SANDBOX_SECRET_KEY or [secrets] key / "
+                                 "key_file (make one with: sandbox admin generate-key)")
+
+
+def test_a_key_that_is_not_a_fernet_key_says_so():
+    with pytest.raises(SecretKeyError) as caught:
+        Vault("not-a-key").encrypt("x")
+    assert str(caught.value) == ("the secrets key is not a valid Fernet key (32 url-safe base64 bytes); "
+                                 "make one with: sandbox admin generate-key")
+
+
+def test_decrypting_with_another_key_names_the_setting():
+    stored = Vault(generate_key()).encrypt("x")
+    with pytest.raises(SecretKeyError) as caught:
+        Vault(generate_key()).decrypt(stored)
+    assert str(caught.value) == ("cannot decrypt a stored secret: the key differs from the one it was "
+                                 "stored with; set SANDBOX_SECRET_KEY to that key")
+
+
+def test_rotator_moves_a_value_to_exactly_one_new_key():
+    old, new = generate_key(), generate_key()
+    stored = Vault(old).encrypt("s3cret")
+    rotated = Vault(old).rotator(new)(stored)
+    assert Vault(new).decrypt(rotated) == "s3cret"
+    with pytest.raises(SecretKeyError):
+        Vault(old).decrypt(rotated)
+
+    with pytest.raises(SecretKeyError) as two:
+        Vault(old).rotator(f"{new},{generate_key()}")
+    assert str(two.value) == "the new key must be one Fernet key (make one with: sandbox admin generate-key)"
+    with pytest.raises(SecretKeyError, match="^the new key must be one"):
+        Vault(old).rotator(" , ")
+    with pytest.raises(SecretKeyError) as bad:
+        Vault(old).rotator("hunter2")
+    assert str(bad.value).startswith("the new key is not a valid Fernet key")
+
+    with pytest.raises(SecretKeyError) as stray:
+        Vault(old).rotator(new)(Vault(generate_key()).encrypt("x"))
+    assert str(stray.value) == ("cannot decrypt a stored secret with the current key, so nothing was rotated; "
+                                "set SANDBOX_SECRET_KEY to the key the secrets were stored with")
+
+
+def test_generate_key_makes_distinct_usable_text_keys():
+    first, second = generate_key(), generate_key()
+    assert isinstance(first, str) and first != second
+    assert Vault(first).decrypt(Vault(first).encrypt("x")) == "x"
