@@ -345,10 +345,10 @@ class Identity:
 
 def current_identity(settings: Settings) -> Identity:
     """Local mode only: the operator on the host that runs the server and the daemon."""
-    import getpass
-
     email = os.environ.get("SANDBOX_USER") or settings.identity.email
     if not email:
+        import getpass  # only for the default <login>@localhost (it imports termios)
+
         email = f"{getpass.getuser()}@localhost"
     email = email.strip().lower()
     # The acting user is written to the audit trail (even when refused), so it must fit

@@ -20,7 +20,7 @@ def check_email(email: str) -> str:
 
 def handle_of(email: str) -> str:
     """The e-mail's local part, reduced to lowercase letters, digits and single hyphens."""
-    local = email.split("@", 1)[0].lower()
+    local = email.partition("@")[0].lower()
     handle = re.sub(r"[^a-z0-9]+", "-", local).strip("-")[:MAX_HANDLE].rstrip("-")
     if not handle:
         raise UsageError(
