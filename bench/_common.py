@@ -385,6 +385,15 @@ class BackendCpu:
             self.seconds = round(sum(v - self._start.get(pid, 0.0) for pid, v in self._last.items()), 3)
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a server the benchmark starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def chunked(values: list, size: int) -> Iterator[list]:
     for start in range(0, len(values), size):
         yield values[start:start + size]

@@ -87,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             c.seed_sandboxes(engine, settings, c.history_seeds(args.sandboxes, datetime.now(timezone.utc), rng))
         engine.dispose()
 
-        port = _free_port()
+        port = c.free_port()
         config = folder / "server.toml"
         config.write_text(c.settings_toml({
             "database": {"url": db_url}, "secrets": {"key": settings.secrets.key},
@@ -141,14 +141,6 @@ def main(argv: list[str] | None = None) -> int:
     c.print_table("CPU seconds per process (median of 5)", ["command", "cpu s", "ratio"], cpu_row)
     c.write_json(args.json, {"machine": c.machine(), "rates": rates, "runs": runs, "remote_list_cpu": remote, "aws_cpu": aws_cpu})
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":

@@ -163,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
             c.seed_sandboxes(engine, settings, seeds, rng=rng)
         engine.dispose()
 
-        port = _free_port()
+        port = c.free_port()
         config = folder / "server.toml"
         config.write_text(c.settings_toml({
             "database": {"url": db_url}, "secrets": {"key": settings.secrets.key},
@@ -252,14 +252,6 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nmissed the target ({TARGET:.1f}x): {', '.join(missed)}")
         return 1
     return 0
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 if __name__ == "__main__":
